@@ -1,0 +1,170 @@
+// Command gantry is a load balancer driven by an API. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gantry-lb/gantry/internal/app"
+	"github.com/gantry-lb/gantry/internal/telemetry"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `gantry: a load balancer driven by an API
+
+Usage:
+  gantry proxy --from ADDR --to ADDR[,ADDR...] [--mode http|tcp]
+                            forward one port to backends (round robin)
+  gantry run -f FILE        serve the load balancers of a YAML/JSON config
+  gantry validate -f FILE   check a config file and say what is wrong
+  gantry version            print the version
+
+Run "gantry COMMAND -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code: 0 success,
+// 1 runtime failure, 2 usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "proxy":
+		return cmdProxy(args[1:], stderr)
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "gantry", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "gantry: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+type logFlags struct {
+	level, format string
+	drain         time.Duration
+}
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&l.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long connections in flight may take to finish")
+}
+
+func parse(fs *flag.FlagSet, args []string) int {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "gantry %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return 2
+	}
+	return -1
+}
+
+func cmdProxy(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o app.ProxyOptions
+	var to string
+	var lf logFlags
+	fs.StringVar(&o.From, "from", "", "listen address, host:port (\":8080\" for all addresses)")
+	fs.StringVar(&to, "to", "", "backend addresses, comma separated host:port")
+	fs.StringVar(&o.Mode, "mode", "http", "http (HTTP/1.1 and h2c reverse proxy) or tcp (port forwarding)")
+	lf.register(fs)
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	if o.From == "" || to == "" {
+		fmt.Fprintln(stderr, "gantry proxy: --from and --to are required")
+		fs.Usage()
+		return 2
+	}
+	o.To = strings.Split(to, ",")
+	cfg, err := app.ProxyConfig(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry proxy: %v\n", err)
+		return 2
+	}
+	return serve(lf, stderr, func(ctx context.Context, o app.RunOptions) error { return app.Run(ctx, cfg, o) })
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "", "config file (YAML or JSON)")
+	var lf logFlags
+	lf.register(fs)
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "gantry run: -f FILE is required")
+		return 2
+	}
+	cfg, err := app.LoadConfigFile(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "gantry run: %v\n", err)
+		return 1
+	}
+	return serve(lf, stderr, func(ctx context.Context, o app.RunOptions) error { return app.Run(ctx, cfg, o) })
+}
+
+// serve runs start until SIGINT or SIGTERM, which drain and exit.
+func serve(lf logFlags, stderr io.Writer, start func(context.Context, app.RunOptions) error) int {
+	log, err := telemetry.NewLogger(stderr, lf.level, lf.format)
+	if err != nil {
+		fmt.Fprintln(stderr, "gantry:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := start(ctx, app.RunOptions{Log: log, DrainTimeout: lf.drain}); err != nil {
+		fmt.Fprintln(stderr, "gantry:", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "", "config file (YAML or JSON)")
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "gantry validate: -f FILE is required")
+		return 2
+	}
+	if _, err := app.LoadConfigFile(*file); err != nil {
+		fmt.Fprintf(stderr, "gantry validate: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	return 0
+}

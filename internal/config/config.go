@@ -1,0 +1,360 @@
+// Package config is gantry's desired-state model: load balancers, their
+// frontends and backends, servers, routes, ACLs, health checks and
+// certificate references, with defaults and validation.
+//
+// Field names and enums follow the Scaleway Load Balancer API v1 wherever it
+// has one (inbound_port, forward_port, forward_protocol, timeout_* in
+// milliseconds, check_delay, ...). A Config is plain data: it imports no other
+// gantry package, and everything that turns it into running state lives in
+// internal/snapshot.
+package config
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Config is the whole desired state of one gantry node or cluster.
+type Config struct {
+	LBs []LB `json:"lbs"`
+}
+
+// LB is a load balancer: the addresses it binds and its frontends and
+// backends. Names of frontends and backends are unique within an LB.
+type LB struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	// IPs are the addresses every frontend of this LB binds. Empty means all
+	// addresses of the host (0.0.0.0 and ::).
+	IPs       []string   `json:"ips,omitempty"`
+	Frontends []Frontend `json:"frontends,omitempty"`
+	Backends  []Backend  `json:"backends,omitempty"`
+}
+
+// Protocol is what a frontend speaks to clients or a backend to servers.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolTCP  Protocol = "tcp"
+	ProtocolHTTP Protocol = "http"
+)
+
+// Frontend listens on InboundPort of every IP of its LB.
+type Frontend struct {
+	Name        string `json:"name"`
+	InboundPort int    `json:"inbound_port"`
+	// Protocol defaults to the forward_protocol of the default backend (or
+	// of the first routed backend when there is no default).
+	Protocol Protocol `json:"protocol,omitempty"`
+	// Backend is the default backend: what requests that match no route go to.
+	Backend string `json:"backend,omitempty"`
+	// TimeoutClient is the maximum inactivity time on the client side, and the
+	// keep-alive idle time between HTTP requests.
+	TimeoutClient Millis `json:"timeout_client,omitempty"`
+	// TimeoutHTTPRequest bounds the time to receive a whole request head
+	// (408 when exceeded). HTTP only.
+	TimeoutHTTPRequest Millis `json:"timeout_http_request,omitempty"`
+	// MaxHeaderBytes bounds request line plus headers (414/431). HTTP only.
+	MaxHeaderBytes int `json:"max_header_bytes,omitempty"`
+	// MaxHeaders bounds the number of request header fields (431). HTTP only.
+	MaxHeaders int `json:"max_headers,omitempty"`
+	// XForwardedFor adds X-Forwarded-For/-Proto/-Host (default true).
+	XForwardedFor *bool `json:"x_forwarded_for,omitempty"`
+	// Forwarded adds an RFC 7239 Forwarded header (default false).
+	Forwarded    bool     `json:"forwarded,omitempty"`
+	Routes       []Route  `json:"routes,omitempty"`
+	ACLs         []ACL    `json:"acls,omitempty"`
+	Certificates []string `json:"certificates,omitempty"`
+}
+
+// Route sends matching requests (HTTP) or connections (TCP, by SNI) to a
+// backend. All given conditions must match.
+type Route struct {
+	Name    string `json:"name,omitempty"`
+	Backend string `json:"backend"`
+	// HostHeader is an exact name or a wildcard "*.example.com" (HTTP).
+	HostHeader string `json:"host_header,omitempty"`
+	// SNI is an exact name or a wildcard, matched against the TLS ClientHello
+	// of a TCP frontend without terminating TLS.
+	SNI string `json:"sni,omitempty"`
+	// MatchSubdomains makes an exact HostHeader or SNI match its subdomains too.
+	MatchSubdomains bool `json:"match_subdomains,omitempty"`
+	// PathBegin is a byte prefix of the request path (HTTP).
+	PathBegin string        `json:"path_begin,omitempty"`
+	Headers   []HeaderMatch `json:"headers,omitempty"`
+	// Priority orders routes: higher first. See docs/routing.md for ties.
+	Priority int `json:"priority,omitempty"`
+}
+
+// HeaderMatch requires a request header. An empty Value means "present".
+type HeaderMatch struct {
+	Name   string `json:"name"`
+	Value  string `json:"value,omitempty"`
+	Prefix bool   `json:"prefix,omitempty"`
+}
+
+// ACL is an access rule of a frontend, applied in ascending Index.
+type ACL struct {
+	Name   string    `json:"name"`
+	Index  int       `json:"index"`
+	Match  ACLMatch  `json:"match"`
+	Action ACLAction `json:"action"`
+}
+
+// ACLMatch is what an ACL tests.
+type ACLMatch struct {
+	IPSubnet         []string `json:"ip_subnet,omitempty"`
+	HTTPFilter       string   `json:"http_filter,omitempty"`
+	HTTPFilterValue  []string `json:"http_filter_value,omitempty"`
+	HTTPFilterOption string   `json:"http_filter_option,omitempty"`
+	Invert           bool     `json:"invert,omitempty"`
+}
+
+// ACLAction is what an ACL does when it matches.
+type ACLAction struct {
+	Type     string       `json:"type"`
+	Redirect *ACLRedirect `json:"redirect,omitempty"`
+}
+
+// ACLRedirect describes a redirect action.
+type ACLRedirect struct {
+	Type   string `json:"type"`
+	Target string `json:"target"`
+	Code   int    `json:"code,omitempty"`
+}
+
+// Backend is a set of servers and how traffic is spread and checked.
+type Backend struct {
+	Name            string   `json:"name"`
+	ForwardProtocol Protocol `json:"forward_protocol,omitempty"`
+	// ForwardPort is the port of servers that do not give their own.
+	ForwardPort              int          `json:"forward_port,omitempty"`
+	ForwardPortAlgorithm     string       `json:"forward_port_algorithm,omitempty"`
+	StickySessions           string       `json:"sticky_sessions,omitempty"`
+	StickySessionsCookieName string       `json:"sticky_sessions_cookie_name,omitempty"`
+	HealthCheck              *HealthCheck `json:"health_check,omitempty"`
+	Servers                  []Server     `json:"servers,omitempty"`
+	SendProxyV2              bool         `json:"send_proxy_v2,omitempty"`
+	TimeoutServer            Millis       `json:"timeout_server,omitempty"`
+	TimeoutConnect           Millis       `json:"timeout_connect,omitempty"`
+	TimeoutTunnel            Millis       `json:"timeout_tunnel,omitempty"`
+	OnMarkedDownAction       string       `json:"on_marked_down_action,omitempty"`
+}
+
+// Server is one static backend server.
+type Server struct {
+	Name string `json:"name,omitempty"`
+	// IP is an IPv4 or IPv6 address (no host names: gantry never resolves
+	// names on the data path).
+	IP string `json:"ip"`
+	// Port overrides the backend's forward_port.
+	Port int `json:"port,omitempty"`
+	// Weight is 0..256 (default 1); 0 takes no new traffic.
+	Weight *int `json:"weight,omitempty"`
+}
+
+// HealthCheck is an active check of every server of a backend. Exactly one of
+// the *_config fields is set; none means tcp.
+type HealthCheck struct {
+	// Port to check; 0 means each server's own port.
+	Port            int    `json:"port,omitempty"`
+	CheckDelay      Millis `json:"check_delay,omitempty"`
+	CheckTimeout    Millis `json:"check_timeout,omitempty"`
+	CheckMaxRetries int    `json:"check_max_retries,omitempty"`
+	// CheckRise is how many consecutive passes bring a down server back.
+	CheckRise   int              `json:"check_rise,omitempty"`
+	TCPConfig   *TCPCheck        `json:"tcp_config,omitempty"`
+	HTTPConfig  *HTTPCheck       `json:"http_config,omitempty"`
+	HTTPSConfig *HTTPCheck       `json:"https_config,omitempty"`
+	MySQLConfig *UserCheck       `json:"mysql_config,omitempty"`
+	PgSQLConfig *UserCheck       `json:"pgsql_config,omitempty"`
+	RedisConfig *json.RawMessage `json:"redis_config,omitempty"`
+	LDAPConfig  *json.RawMessage `json:"ldap_config,omitempty"`
+}
+
+// TCPCheck is a connect check.
+type TCPCheck struct{}
+
+// HTTPCheck sends a request and judges the status code.
+type HTTPCheck struct {
+	URI        string `json:"uri,omitempty"`
+	Method     string `json:"method,omitempty"`
+	Code       *int   `json:"code,omitempty"`
+	HostHeader string `json:"host_header,omitempty"`
+}
+
+// UserCheck is a database check that logs in as User.
+type UserCheck struct {
+	User string `json:"user,omitempty"`
+}
+
+// Millis is a duration in milliseconds, as the Scaleway API writes them.
+type Millis int64
+
+// Duration converts m to a time.Duration.
+func (m Millis) Duration() time.Duration { return time.Duration(m) * time.Millisecond }
+
+// Enums of the Scaleway API that gantry accepts.
+const (
+	AlgoRoundRobin = "roundrobin"
+	AlgoLeastConn  = "leastconn"
+	AlgoFirst      = "first"
+
+	StickyNone   = "none"
+	StickyCookie = "cookie"
+	StickyTable  = "table"
+
+	MarkedDownNone     = "on_marked_down_action_none"
+	MarkedDownShutdown = "shutdown_sessions"
+)
+
+// Defaults, in milliseconds unless said otherwise.
+const (
+	DefaultTimeoutClient      Millis = 60_000
+	DefaultTimeoutHTTPRequest Millis = 10_000
+	DefaultTimeoutServer      Millis = 60_000
+	DefaultTimeoutConnect     Millis = 5_000
+	DefaultTimeoutTunnel      Millis = 900_000
+	DefaultCheckDelay         Millis = 2_000
+	DefaultCheckTimeout       Millis = 1_000
+	DefaultCheckMaxRetries           = 3
+	DefaultCheckRise                 = 2
+	DefaultMaxHeaderBytes            = 16 << 10
+	DefaultMaxHeaders                = 100
+)
+
+// WithDefaults returns a deep copy of c with every unset field set to its
+// default. The copy is what snapshots are built from; c is not modified.
+func (c *Config) WithDefaults() *Config {
+	out := c.Clone()
+	for i := range out.LBs {
+		lb := &out.LBs[i]
+		byName := make(map[string]*Backend, len(lb.Backends))
+		for j := range lb.Backends {
+			b := &lb.Backends[j]
+			byName[b.Name] = b
+			b.setDefaults()
+		}
+		for j := range lb.Frontends {
+			f := &lb.Frontends[j]
+			f.setDefaults(byName)
+		}
+	}
+	return out
+}
+
+func (b *Backend) setDefaults() {
+	if b.ForwardProtocol == "" {
+		b.ForwardProtocol = ProtocolTCP
+	}
+	if b.ForwardPortAlgorithm == "" {
+		b.ForwardPortAlgorithm = AlgoRoundRobin
+	}
+	if b.StickySessions == "" {
+		b.StickySessions = StickyNone
+	}
+	if b.OnMarkedDownAction == "" {
+		b.OnMarkedDownAction = MarkedDownNone
+	}
+	setMillis(&b.TimeoutServer, DefaultTimeoutServer)
+	setMillis(&b.TimeoutConnect, DefaultTimeoutConnect)
+	setMillis(&b.TimeoutTunnel, DefaultTimeoutTunnel)
+	for k := range b.Servers {
+		s := &b.Servers[k]
+		if s.Port == 0 {
+			s.Port = b.ForwardPort
+		}
+		if s.Weight == nil {
+			one := 1
+			s.Weight = &one
+		}
+	}
+	if hc := b.HealthCheck; hc != nil {
+		setMillis(&hc.CheckDelay, DefaultCheckDelay)
+		setMillis(&hc.CheckTimeout, DefaultCheckTimeout)
+		if hc.CheckMaxRetries == 0 {
+			hc.CheckMaxRetries = DefaultCheckMaxRetries
+		}
+		if hc.CheckRise == 0 {
+			hc.CheckRise = DefaultCheckRise
+		}
+		if hc.kinds() == 0 {
+			hc.TCPConfig = &TCPCheck{}
+		}
+		if h := hc.HTTPConfig; h != nil {
+			if h.Method == "" {
+				h.Method = "GET"
+			}
+			if h.URI == "" {
+				h.URI = "/"
+			}
+		}
+	}
+}
+
+func (f *Frontend) setDefaults(backends map[string]*Backend) {
+	if f.Protocol == "" {
+		name := f.Backend
+		if name == "" && len(f.Routes) > 0 {
+			name = f.Routes[0].Backend
+		}
+		if b := backends[name]; b != nil {
+			f.Protocol = b.ForwardProtocol
+		}
+	}
+	setMillis(&f.TimeoutClient, DefaultTimeoutClient)
+	setMillis(&f.TimeoutHTTPRequest, DefaultTimeoutHTTPRequest)
+	if f.MaxHeaderBytes == 0 {
+		f.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if f.MaxHeaders == 0 {
+		f.MaxHeaders = DefaultMaxHeaders
+	}
+	if f.XForwardedFor == nil {
+		t := true
+		f.XForwardedFor = &t
+	}
+}
+
+func setMillis(m *Millis, def Millis) {
+	if *m == 0 {
+		*m = def
+	}
+}
+
+// Clone returns a deep copy of c.
+func (c *Config) Clone() *Config {
+	// A JSON round trip is the simplest deep copy that can never miss a field
+	// added later; configs are small and cloned off the hot path.
+	data, err := json.Marshal(c)
+	if err != nil {
+		panic("config: marshal of a Config cannot fail: " + err.Error())
+	}
+	out := new(Config)
+	if err := json.Unmarshal(data, out); err != nil {
+		panic("config: unmarshal of a marshalled Config cannot fail: " + err.Error())
+	}
+	return out
+}
+
+// LB returns the load balancer named name, or nil.
+func (c *Config) LB(name string) *LB {
+	for i := range c.LBs {
+		if c.LBs[i].Name == name {
+			return &c.LBs[i]
+		}
+	}
+	return nil
+}
+
+// Backend returns the backend named name, or nil.
+func (lb *LB) Backend(name string) *Backend {
+	for i := range lb.Backends {
+		if lb.Backends[i].Name == name {
+			return &lb.Backends[i]
+		}
+	}
+	return nil
+}

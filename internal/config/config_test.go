@@ -1,0 +1,190 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func intp(i int) *int { return &i }
+
+// valid returns a small config that validates; tests break one field.
+func valid() *Config {
+	return &Config{LBs: []LB{{
+		Name: "main",
+		IPs:  []string{"127.0.0.1"},
+		Backends: []Backend{
+			{Name: "api", ForwardProtocol: ProtocolHTTP, ForwardPort: 8080,
+				Servers: []Server{{IP: "10.0.0.1"}, {IP: "10.0.0.2", Port: 9090, Weight: intp(3)}},
+				HealthCheck: &HealthCheck{HTTPConfig: &HTTPCheck{URI: "/health", Code: intp(200)}}},
+			{Name: "db", ForwardProtocol: ProtocolTCP, Servers: []Server{{IP: "::1", Port: 5432}}},
+		},
+		Frontends: []Frontend{
+			{Name: "web", InboundPort: 80, Backend: "api", Routes: []Route{
+				{Backend: "api", HostHeader: "api.example.com"},
+				{Backend: "api", HostHeader: "*.example.com", PathBegin: "/v1", Priority: 2},
+				{Backend: "api", HostHeader: "example.org", MatchSubdomains: true, Headers: []HeaderMatch{{Name: "X-Env", Value: "prod"}}},
+			}},
+			{Name: "pg", InboundPort: 5432, Backend: "db"},
+		},
+	}}}
+}
+
+func TestValidConfig(t *testing.T) {
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("valid config rejected: %v", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := valid()
+	d := c.WithDefaults()
+	fe := d.LBs[0].Frontends[0]
+	if fe.Protocol != ProtocolHTTP {
+		t.Errorf("frontend protocol = %q, want it derived from backend (http)", fe.Protocol)
+	}
+	if fe.TimeoutClient != DefaultTimeoutClient || fe.MaxHeaderBytes != 16<<10 || fe.MaxHeaders != 100 || !*fe.XForwardedFor {
+		t.Errorf("frontend defaults not applied: %+v", fe)
+	}
+	be := d.LBs[0].Backends[0]
+	if be.Servers[0].Port != 8080 || *be.Servers[0].Weight != 1 || be.Servers[1].Port != 9090 {
+		t.Errorf("server defaults wrong: %+v %+v", be.Servers[0], be.Servers[1])
+	}
+	hc := be.HealthCheck
+	if hc.CheckDelay != 2000 || hc.CheckTimeout != 1000 || hc.CheckMaxRetries != 3 || hc.CheckRise != 2 || hc.HTTPConfig.Method != "GET" {
+		t.Errorf("health check defaults wrong: %+v", hc)
+	}
+	if d.LBs[0].Backends[1].HealthCheck != nil {
+		t.Error("a backend without a health check got one")
+	}
+	if c.LBs[0].Frontends[0].Protocol != "" || c.LBs[0].Backends[0].Servers[0].Port != 0 {
+		t.Error("WithDefaults modified its receiver")
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	tests := []struct {
+		name  string
+		break_ func(c *Config)
+		want  string // exact error text of one FieldError
+	}{
+		{"wildcard without domain", func(c *Config) { c.LBs[0].Frontends[0].Routes[1].HostHeader = "*." },
+			`lbs[main].frontends[web].routes[1].host_header: "*.": empty label`},
+		{"star in middle", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].HostHeader = "a.*.com" },
+			`lbs[main].frontends[web].routes[0].host_header: "a.*.com": '*' is only allowed as the whole first label`},
+		{"empty label", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].HostHeader = "a..com" },
+			`lbs[main].frontends[web].routes[0].host_header: "a..com": empty label`},
+		{"bare star", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].HostHeader = "*" },
+			`lbs[main].frontends[web].routes[0].host_header: "*": a wildcard needs a domain, like *.example.com`},
+		{"unknown backend", func(c *Config) { c.LBs[0].Frontends[0].Backend = "nope" },
+			`lbs[main].frontends[web].backend: no backend named "nope"`},
+		{"protocol mismatch", func(c *Config) { c.LBs[0].Frontends[1].Routes = []Route{{Backend: "api"}} },
+			`lbs[main].frontends[pg].routes[0].backend: backend "api" forwards http but the frontend speaks tcp`},
+		{"port range", func(c *Config) { c.LBs[0].Frontends[0].InboundPort = 70000 },
+			`lbs[main].frontends[web].inbound_port: 70000 is not a port (1-65535)`},
+		{"duplicate port", func(c *Config) { c.LBs[0].Frontends[1].InboundPort = 80 },
+			`lbs[main].frontends[pg].inbound_port: port 80 is already used by lbs[main].frontends[web]`},
+		{"bad server ip", func(c *Config) { c.LBs[0].Backends[0].Servers[0].IP = "backend.local" },
+			`lbs[main].backends[api].servers[0].ip: "backend.local" is not an IP address`},
+		{"no port", func(c *Config) { c.LBs[0].Backends[0].ForwardPort = 0 },
+			`lbs[main].backends[api].servers[0].port: no port: set port or the backend's forward_port`},
+		{"weight", func(c *Config) { c.LBs[0].Backends[0].Servers[1].Weight = intp(300) },
+			`lbs[main].backends[api].servers[1].weight: 300 is out of range 0-256`},
+		{"algorithm", func(c *Config) { c.LBs[0].Backends[0].ForwardPortAlgorithm = "random" },
+			`lbs[main].backends[api].forward_port_algorithm: "random" is not one of roundrobin, leastconn, first`},
+		{"duplicate server", func(c *Config) { c.LBs[0].Backends[0].Servers[1].Port = 8080; c.LBs[0].Backends[0].Servers[1].IP = "10.0.0.1" },
+			`lbs[main].backends[api].servers[1]: duplicate of servers[0] (10.0.0.1:8080)`},
+		{"two check kinds", func(c *Config) { c.LBs[0].Backends[0].HealthCheck.TCPConfig = &TCPCheck{} },
+			`lbs[main].backends[api].health_check: only one of tcp_config, http_config, https_config, mysql_config, pgsql_config, redis_config, ldap_config may be set`},
+		{"check code", func(c *Config) { c.LBs[0].Backends[0].HealthCheck.HTTPConfig.Code = intp(42) },
+			`lbs[main].backends[api].health_check.http_config.code: 42 is not an HTTP status (100-599)`},
+		{"negative timeout", func(c *Config) { c.LBs[0].Backends[0].TimeoutServer = -1 },
+			`lbs[main].backends[api].timeout_server: -1 must be positive (milliseconds)`},
+		{"sni on http", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].SNI = "a.example.com" },
+			`lbs[main].frontends[web].routes[0].sni: sni routing needs a tcp frontend (TLS is passed through)`},
+		{"host on tcp", func(c *Config) {
+			c.LBs[0].Frontends[1].Routes = []Route{{Backend: "db", HostHeader: "x.example.com"}}
+		}, `lbs[main].frontends[pg].routes[0]: a tcp frontend routes by sni only (host_header, path_begin and headers need http)`},
+		{"path without slash", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].PathBegin = "api" },
+			`lbs[main].frontends[web].routes[0].path_begin: "api" must start with /`},
+		{"header name", func(c *Config) { c.LBs[0].Frontends[0].Routes[2].Headers[0].Name = "X Env" },
+			`lbs[main].frontends[web].routes[2].headers[0].name: "X Env" is not a header field name`},
+		{"bad name", func(c *Config) { c.LBs[0].Backends[1].Name = "-db"; c.LBs[0].Frontends[1].Backend = "-db" },
+			`lbs[main].backends[-db].name: "-db": character '-' at 0: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
+		{"no backend no routes", func(c *Config) { c.LBs[0].Frontends[1].Backend = "" },
+			`lbs[main].frontends[pg].backend: required when the frontend has no routes`},
+		{"sticky unsupported", func(c *Config) { c.LBs[0].Backends[0].StickySessions = "cookie" },
+			`lbs[main].backends[api].sticky_sessions: sticky sessions by cookie is not supported yet`},
+		{"bad lb ip", func(c *Config) { c.LBs[0].IPs = []string{"1.2.3"} },
+			`lbs[main].ips[0]: "1.2.3" is not an IP address`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.break_(c)
+			err := c.Validate()
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("Validate() = %v, want Errors", err)
+			}
+			for _, e := range es {
+				if e.Error() == tt.want {
+					return
+				}
+			}
+			t.Fatalf("Validate() = %v\nwant an error %q", err, tt.want)
+		})
+	}
+}
+
+func TestBindOverlapAcrossLBs(t *testing.T) {
+	c := valid()
+	other := LB{Name: "other", Backends: []Backend{{Name: "b", ForwardProtocol: ProtocolTCP, Servers: []Server{{IP: "10.0.0.9", Port: 1}}}},
+		Frontends: []Frontend{{Name: "f", InboundPort: 80, Backend: "b"}}}
+	c.LBs = append(c.LBs, other)
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "lbs[other].frontends[f].inbound_port: port 80 on all addresses overlaps lbs[main].frontends[web]") {
+		t.Fatalf("Validate() = %v, want an overlap error", err)
+	}
+	c.LBs[1].IPs = []string{"127.0.0.2"}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("different IPs on the same port must be fine: %v", err)
+	}
+}
+
+func TestParseRejectsUnknownFields(t *testing.T) {
+	_, err := Parse([]byte("lbs:\n- name: a\n  frontendz: []\n"))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "frontendz"`) {
+		t.Fatalf("Parse() = %v, want unknown field error", err)
+	}
+	c, err := Parse([]byte(`
+lbs:
+- name: main
+  frontends:
+  - {name: web, inbound_port: 8080, backend: app, timeout_client: 5000}
+  backends:
+  - name: app
+    forward_protocol: http
+    forward_port: 9000
+    servers: [{ip: 127.0.0.1}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.LBs[0].Frontends[0].TimeoutClient.Duration().Seconds(); got != 5 {
+		t.Fatalf("timeout_client = %vs, want 5s", got)
+	}
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	c := valid()
+	d := c.Clone()
+	d.LBs[0].Backends[0].Servers[0].IP = "changed"
+	*d.LBs[0].Backends[0].Servers[1].Weight = 9
+	if c.LBs[0].Backends[0].Servers[0].IP == "changed" || *c.LBs[0].Backends[0].Servers[1].Weight == 9 {
+		t.Fatal("Clone shares memory with the original")
+	}
+}

@@ -1,0 +1,243 @@
+package httpproxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
+	"github.com/gantry-lb/gantry/internal/listener"
+	"github.com/gantry-lb/gantry/internal/snapshot"
+	"github.com/gantry-lb/gantry/internal/upstream"
+)
+
+// serveH2 serves a connection that opened with the HTTP/2 preface (h2c with
+// prior knowledge). Each stream is forwarded as HTTP/1.1 over the same
+// upstream pools as HTTP/1.1 clients use.
+func (c *conn) serveH2() {
+	c.raw.SetReadDeadline(time.Time{})
+	fe := c.frontend()
+	if fe == nil {
+		return
+	}
+	c.s.h2.ServeConn(&prefixConn{Conn: c.raw, r: c.br}, &http2.ServeConnOpts{
+		Handler:    &h2Handler{s: c.s, lc: c.lc, ip: c.ip},
+		BaseConfig: &http.Server{IdleTimeout: fe.TimeoutClient, ReadHeaderTimeout: fe.TimeoutHTTPRequest},
+	})
+}
+
+// prefixConn reads what the bufio.Reader already holds before reading the
+// connection, so the preface bytes that were peeked are not lost.
+type prefixConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+type h2Handler struct {
+	s  *Server
+	lc *listener.Conn
+	ip string
+}
+
+// httpHeaders implements route.Headers over an http.Header.
+type httpHeaders http.Header
+
+func (h httpHeaders) Get(name string) ([]byte, bool) {
+	vs := http.Header(h).Values(name)
+	if len(vs) == 0 {
+		return nil, false
+	}
+	return []byte(vs[0]), true
+}
+
+func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	snap := h.s.snaps.Load()
+	fe := snap.Frontend(h.lc.Listener().Addr)
+	if fe == nil || fe.Protocol != config.ProtocolHTTP {
+		http.Error(w, "this frontend is gone", http.StatusServiceUnavailable)
+		return
+	}
+	be := fe.Route([]byte(r.Host), []byte(r.URL.Path), httpHeaders(r.Header))
+	if be == nil {
+		http.Error(w, "no route for this host and path", http.StatusNotFound)
+		return
+	}
+	c := h.s.conns.Get().(*conn)
+	defer func() {
+		c.req.Reset()
+		c.resp.Reset()
+		c.ubw.Reset(nil)
+		h.s.conns.Put(c)
+	}()
+	req := &c.req
+	req.Reset()
+	req.Method = []byte(r.Method)
+	req.Target = []byte(r.URL.RequestURI())
+	req.Minor = 1
+	req.Host = []byte(r.Host)
+	for name, vs := range r.Header {
+		if name == "Expect" {
+			continue // x/net/http2 answers 100-continue itself
+		}
+		for _, v := range vs {
+			req.Headers = append(req.Headers, h1.Header{Name: []byte(name), Value: []byte(v)})
+		}
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	switch {
+	case r.ContentLength > 0 || r.ContentLength == 0 && hasBody:
+		req.ContentLength = r.ContentLength
+	case r.ContentLength < 0 && hasBody:
+		req.Chunked = true
+		req.Headers = append(req.Headers, h1.Header{Name: []byte("Transfer-Encoding"), Value: []byte("chunked")})
+	}
+	c.u = upstreamRequest{target: req.Target, host: req.Host, clientIP: h.ip}
+
+	ep, uc, _ := h.s.connect(be)
+	if uc == nil {
+		http.Error(w, "no server is available to handle this request", http.StatusServiceUnavailable)
+		return
+	}
+	defer ep.End()
+	if err := h.exchange(w, r, c, fe, be, ep, uc); err != nil {
+		uc.Close()
+		ep.CountFailure()
+		h.s.log.Debug("h2 stream failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
+		if _, sent := err.(errHeadersSent); sent {
+			// The head went out: only a stream reset tells the client
+			// the body is incomplete.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// errHeadersSent marks a failure after the response head went out, when
+// the stream can only be reset.
+type errHeadersSent struct{ error }
+
+// exchange sends the request on uc and writes the response to w. On error
+// the caller closes uc; on success uc went back to the pool or was closed.
+func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn) error {
+	req := &c.req
+	c.head = appendRequestHead(c.head[:0], req, &c.u, fe)
+	uc.SetDeadline(time.Now().Add(be.TimeoutServer))
+	if _, err := uc.Write(c.head); err != nil {
+		http.Error(w, "could not send the request to the server", http.StatusBadGateway)
+		return err
+	}
+	if req.HasBody() {
+		buf := h.s.bufs.Get().(*[copyBufSize]byte)
+		c.ubw.Reset(uc)
+		var dst io.Writer = c.ubw
+		if req.Chunked {
+			c.cw.Reset(c.ubw)
+			dst = &c.cw
+		}
+		_, err := io.CopyBuffer(dst, r.Body, buf[:])
+		h.s.bufs.Put(buf)
+		if err == nil && req.Chunked {
+			err = c.cw.Close(nil)
+		}
+		if err == nil {
+			err = c.ubw.Flush()
+		}
+		if err != nil {
+			http.Error(w, "could not send the request body", http.StatusBadGateway)
+			return err
+		}
+	}
+	resp := &c.resp
+	for {
+		resp.Reset()
+		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
+		if err := h1.ReadResponse(uc.R, resp, upstreamLimits); err != nil {
+			if isTimeout(err) {
+				http.Error(w, "the server did not answer in time", http.StatusGatewayTimeout)
+			} else {
+				http.Error(w, "invalid or no response from the server", http.StatusBadGateway)
+			}
+			return err
+		}
+		if resp.Status >= 200 {
+			break
+		}
+		if resp.Status == 101 {
+			http.Error(w, "protocol switch is not available over HTTP/2", http.StatusBadGateway)
+			return io.ErrUnexpectedEOF
+		}
+	}
+	framing, n := resp.Framing(r.Method == http.MethodHead)
+	hdr := w.Header()
+	for i := range resp.Headers {
+		f := &resp.Headers[i]
+		switch classify(f.Name) {
+		case fieldHop, fieldUpgrade, fieldFraming:
+			continue
+		}
+		if resp.Nominated(f.Name) {
+			continue
+		}
+		hdr.Add(string(f.Name), string(f.Value))
+	}
+	if framing == h1.Length {
+		hdr.Set("Content-Length", strconv.FormatInt(n, 10))
+	}
+	w.WriteHeader(resp.Status)
+	var body io.Reader
+	switch framing {
+	case h1.Length:
+		body = io.LimitReader(uc.R, n)
+	case h1.Chunked:
+		c.cr.Reset(uc.R, upstreamLimits)
+		body = &c.cr
+	case h1.UntilClose:
+		body = uc.R
+	}
+	if body != nil {
+		if err := h.copyBody(w, body, uc, be); err != nil {
+			return errHeadersSent{err}
+		}
+	}
+	if framing == h1.Chunked {
+		for _, t := range c.cr.Trailers() {
+			hdr.Add(http.TrailerPrefix+string(t.Name), string(t.Value))
+		}
+	}
+	if framing != h1.UntilClose && !resp.Close && !ep.Removed() && uc.R.Buffered() == 0 && ep.Idle.Put(uc) {
+		return nil
+	}
+	uc.Close()
+	return nil
+}
+
+func (h *h2Handler) copyBody(w http.ResponseWriter, body io.Reader, uc *upstream.Conn, be *snapshot.Backend) error {
+	buf := h.s.bufs.Get().(*[copyBufSize]byte)
+	defer h.s.bufs.Put(buf)
+	rc := http.NewResponseController(w)
+	for {
+		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
+		k, err := body.Read(buf[:])
+		if k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return werr
+			}
+			if uc.R.Buffered() == 0 {
+				rc.Flush()
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

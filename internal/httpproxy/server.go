@@ -1,0 +1,806 @@
+// Package httpproxy is the HTTP hot path: gantry's own HTTP/1.1 proxy on
+// both sides (client and upstream), and HTTP/2 from clients (h2c with prior
+// knowledge) forwarded to the same upstream pools.
+//
+// One goroutine serves one client connection; it loads the snapshot once per
+// request, routes, picks an endpoint, takes a pooled keep-alive upstream
+// connection and streams the request and response through. Bodies are never
+// buffered whole.
+//
+// Allocation budget: nothing per request on the HTTP/1.1 path once a
+// connection's buffers have grown (the per-connection state is pooled); an
+// upstream dial allocates, a reused upstream connection does not. The
+// HTTP/2 path allocates what x/net/http2 does.
+package httpproxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/sys/unix"
+
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
+	"github.com/gantry-lb/gantry/internal/listener"
+	"github.com/gantry-lb/gantry/internal/snapshot"
+	"github.com/gantry-lb/gantry/internal/tcpproxy"
+	"github.com/gantry-lb/gantry/internal/upstream"
+)
+
+const (
+	// copyBufSize is the buffer for streaming bodies.
+	copyBufSize = 32 << 10
+	// inlineBody is the largest body sent in the same write as its head.
+	inlineBody = 16 << 10
+	// expectWait is how long gantry waits for an upstream's 100 Continue
+	// before sending the body anyway (as curl does).
+	expectWait = time.Second
+	// staleAfter is how long a pooled connection may idle before it is
+	// checked for a close by the server before reuse.
+	staleAfter = time.Second
+)
+
+// upstreamLimits bound upstream response heads.
+var upstreamLimits = h1.Limits{MaxHeaderBytes: 64 << 10, MaxHeaders: 256}
+
+var h2Preface = []byte(http2.ClientPreface)
+
+// Server serves HTTP frontends. Safe for concurrent use.
+type Server struct {
+	snaps *snapshot.Holder
+	log   *slog.Logger
+	h2    *http2.Server
+
+	conns sync.Pool // *conn
+	bufs  sync.Pool // *[copyBufSize]byte
+}
+
+// New returns a server that routes by the snapshots in snaps.
+func New(snaps *snapshot.Holder, log *slog.Logger) *Server {
+	s := &Server{
+		snaps: snaps,
+		log:   log.With("component", "httpproxy"),
+		h2:    &http2.Server{},
+	}
+	s.conns.New = func() any {
+		c := &conn{s: s, head: make([]byte, 0, 1024)}
+		c.br = bufio.NewReaderSize(nil, 4096)
+		c.bw = bufio.NewWriterSize(nil, 4096)
+		c.ubw = bufio.NewWriterSize(nil, 4096)
+		return c
+	}
+	s.bufs.New = func() any { return new([copyBufSize]byte) }
+	return s
+}
+
+// conn is the state of one client connection, pooled.
+type conn struct {
+	s    *Server
+	lc   *listener.Conn
+	raw  net.Conn
+	ip   string
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	ubw  *bufio.Writer // chunked request bodies to the upstream
+	req  h1.Request
+	resp h1.Response
+	head []byte
+	cr   h1.ChunkedReader
+	cw   h1.ChunkedWriter
+	u    upstreamRequest
+}
+
+// Serve handles one client connection of an HTTP frontend until it closes.
+func (s *Server) Serve(lc *listener.Conn) {
+	c := s.conns.Get().(*conn)
+	c.lc, c.raw = lc, lc.Conn
+	c.ip = clientIP(lc.RemoteAddr())
+	c.br.Reset(lc.Conn)
+	c.bw.Reset(lc.Conn)
+	defer func() {
+		c.lc, c.raw = nil, nil
+		c.br.Reset(nil)
+		c.bw.Reset(nil)
+		c.ubw.Reset(nil)
+		c.req.Reset()
+		c.resp.Reset()
+		s.conns.Put(c)
+	}()
+	c.serve()
+}
+
+func clientIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap().String()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return a.String()
+}
+
+func (c *conn) frontend() *snapshot.Frontend {
+	snap := c.s.snaps.Load()
+	if snap == nil {
+		return nil
+	}
+	fe := snap.Frontend(c.lc.Listener().Addr)
+	if fe == nil || fe.Protocol != config.ProtocolHTTP {
+		return nil
+	}
+	return fe
+}
+
+func (c *conn) serve() {
+	for first := true; ; first = false {
+		fe := c.frontend()
+		if fe == nil {
+			return
+		}
+		// Wait for the first byte of the next request as an idle
+		// connection: a draining listener may close it meanwhile.
+		c.lc.SetIdle(true)
+		if !first && c.lc.Draining() {
+			return
+		}
+		wait := fe.TimeoutClient
+		if first {
+			wait = fe.TimeoutHTTPRequest
+		}
+		c.raw.SetReadDeadline(time.Now().Add(wait))
+		if _, err := c.br.Peek(1); err != nil {
+			return
+		}
+		c.lc.SetIdle(false)
+		if first && c.isH2Preface() {
+			c.serveH2()
+			return
+		}
+		// The request starts now: use the newest snapshot.
+		if fe = c.frontend(); fe == nil {
+			return
+		}
+		c.raw.SetReadDeadline(time.Now().Add(fe.TimeoutHTTPRequest))
+		c.req.Reset()
+		if err := h1.ReadRequest(c.br, &c.req, h1.Limits{MaxHeaderBytes: fe.MaxHeaderBytes, MaxHeaders: fe.MaxHeaders}); err != nil {
+			c.requestError(err)
+			return
+		}
+		if !c.handle(fe) {
+			return
+		}
+	}
+}
+
+func (c *conn) isH2Preface() bool {
+	if b, _ := c.br.Peek(3); !bytes.Equal(b, h2Preface[:3]) {
+		return false
+	}
+	b, err := c.br.Peek(len(h2Preface))
+	return err == nil && bytes.Equal(b, h2Preface)
+}
+
+// requestError answers a request head that could not be read.
+func (c *conn) requestError(err error) {
+	var perr *h1.Error
+	switch {
+	case errors.As(err, &perr):
+		c.errorResponse(perr.Status, perr.Msg, true)
+	case isTimeout(err) && c.req.Partial:
+		c.errorResponse(408, "request head not received in time", true)
+	}
+	// EOF, resets and idle timeouts: nothing to answer.
+}
+
+// handle proxies one parsed request and reports whether the client
+// connection stays open.
+func (c *conn) handle(fe *snapshot.Frontend) bool {
+	req := &c.req
+	if h1.EqualFold(req.Method, "CONNECT") {
+		c.errorResponse(405, "CONNECT is not supported", true)
+		return false
+	}
+	target, host := originForm(req.Target), req.Host
+	if auth := authority(req.Target); auth != nil {
+		host = auth
+	}
+	be := fe.Route(host, req.Path(), c)
+	if be == nil {
+		return c.errorResponse(404, "no route for this host and path", req.HasBody())
+	}
+	if host == nil {
+		host = []byte(be.Name)
+	}
+	c.u = upstreamRequest{target: target, host: host, clientIP: c.ip,
+		upgrade: req.ConnUpgrade && len(req.Upgrade) > 0 && !h1.EqualFold(req.Upgrade, "h2c")}
+	return c.forward(fe, be)
+}
+
+// Get implements route.Headers over the request being handled. On the hot
+// path: no allocation.
+func (c *conn) Get(name string) ([]byte, bool) {
+	for i := range c.req.Headers {
+		h := &c.req.Headers[i]
+		if len(h.Name) == len(name) && h1.EqualFold(h.Name, name) {
+			return h.Value, true
+		}
+	}
+	return nil, false
+}
+
+// forward sends the request to an endpoint of be and relays the response.
+func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
+	req := &c.req
+	ep, uc, reused := c.s.connect(be)
+	if uc == nil {
+		msg := "no server is available to handle this request"
+		if ep != nil {
+			msg = "could not connect to any server of this backend"
+		}
+		return c.errorResponse(503, msg, req.HasBody())
+	}
+	defer ep.End()
+	c.head = appendRequestHead(c.head[:0], req, &c.u, fe)
+	// A small body that already arrived goes out in the same write as the head.
+	inline := false
+	if n := req.ContentLength; n > 0 && !req.Expect100 && n <= inlineBody && int(n) <= c.br.Buffered() {
+		body, _ := c.br.Peek(int(n))
+		c.head = append(c.head, body...)
+		inline = true
+	}
+	uc.SetDeadline(time.Now().Add(be.TimeoutServer))
+	for {
+		_, err := uc.Write(c.head)
+		if err == nil {
+			break
+		}
+		uc.Close()
+		// A pooled connection the server closed meanwhile: nothing was
+		// processed, so a fresh one is safe for any request.
+		if reused && isClosedByPeer(err) {
+			if uc = c.s.dial(ep, be); uc != nil {
+				reused = false
+				uc.SetDeadline(time.Now().Add(be.TimeoutServer))
+				continue
+			}
+		}
+		ep.CountFailure()
+		return c.errorResponse(502, "could not send the request to the server", true)
+	}
+	if inline {
+		c.br.Discard(int(req.ContentLength))
+	}
+	c.resp.Reset()
+	bodySent := inline || !req.HasBody()
+	if !bodySent && req.Expect100 {
+		// Let the server answer the Expect first: relay its 100 Continue,
+		// or its final answer without sending the body at all.
+		uc.SetReadDeadline(time.Now().Add(expectWait))
+		c.resp.Reset()
+		err := h1.ReadResponse(uc.R, &c.resp, upstreamLimits)
+		uc.SetDeadline(time.Now().Add(be.TimeoutServer))
+		switch {
+		case err == nil && c.resp.Status == 100:
+			c.resp.Reset()
+			c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if c.bw.Flush() != nil {
+				uc.Close()
+				return false
+			}
+		case err == nil:
+			// A final answer: the client's body stays unread, so the
+			// client connection closes after it.
+			return c.relay(fe, be, ep, uc, false, false)
+		case !isTimeout(err):
+			uc.Close()
+			ep.CountFailure()
+			return c.errorResponse(502, "invalid response from the server", true)
+		default:
+			c.resp.Reset() // no answer yet: send the body anyway
+		}
+	}
+	if !bodySent {
+		if err := c.sendBody(fe, be, uc); err != nil {
+			uc.Close()
+			var perr *h1.Error
+			if errors.As(err, &perr) {
+				return c.errorResponse(perr.Status, perr.Msg, true)
+			}
+			return false
+		}
+	}
+	return c.relay(fe, be, ep, uc, reused && bodySent && replayable(req), true)
+}
+
+// replayable reports whether a request may be sent again on a new
+// connection after a reused one failed before any response byte.
+func replayable(req *h1.Request) bool {
+	if req.HasBody() {
+		return false
+	}
+	m := req.Method
+	return h1.EqualFold(m, "GET") || h1.EqualFold(m, "HEAD") || h1.EqualFold(m, "OPTIONS") || h1.EqualFold(m, "TRACE")
+}
+
+// sendBody streams the request body from the client to uc.
+func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn) error {
+	req := &c.req
+	buf := c.s.bufs.Get().(*[copyBufSize]byte)
+	defer c.s.bufs.Put(buf)
+	if !req.Chunked {
+		for left := req.ContentLength; left > 0; {
+			c.raw.SetReadDeadline(time.Now().Add(fe.TimeoutClient))
+			n, err := c.br.Read(buf[:min(left, copyBufSize)])
+			if n > 0 {
+				uc.SetWriteDeadline(time.Now().Add(be.TimeoutServer))
+				if _, werr := uc.Write(buf[:n]); werr != nil {
+					return werr
+				}
+				left -= int64(n)
+			}
+			if err != nil {
+				if left > 0 && err == io.EOF {
+					return io.ErrUnexpectedEOF
+				}
+				if left > 0 {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	c.cr.Reset(c.br, h1.Limits{MaxHeaderBytes: fe.MaxHeaderBytes, MaxHeaders: fe.MaxHeaders})
+	c.ubw.Reset(uc)
+	c.cw.Reset(c.ubw)
+	for {
+		c.raw.SetReadDeadline(time.Now().Add(fe.TimeoutClient))
+		n, err := c.cr.Read(buf[:])
+		if n > 0 {
+			uc.SetWriteDeadline(time.Now().Add(be.TimeoutServer))
+			if _, werr := c.cw.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			if c.br.Buffered() == 0 {
+				if werr := c.ubw.Flush(); werr != nil {
+					return werr
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := c.cw.Close(c.cr.Trailers()); err != nil {
+		return err
+	}
+	return c.ubw.Flush()
+}
+
+// relay reads the response from uc and writes it to the client. retry
+// allows one new attempt on a fresh connection when a reused connection
+// fails before any response byte. It reports whether the client connection
+// stays open.
+func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn, retry, keepClient bool) bool {
+	req := &c.req
+	isHead := h1.EqualFold(req.Method, "HEAD")
+	for {
+		if c.resp.Status == 0 {
+			uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
+			if err := h1.ReadResponse(uc.R, &c.resp, upstreamLimits); err != nil {
+				uc.Close()
+				if retry && isClosedByPeer(err) {
+					retry = false
+					if uc = c.s.dial(ep, be); uc != nil {
+						uc.SetDeadline(time.Now().Add(be.TimeoutServer))
+						c.head = appendRequestHead(c.head[:0], req, &c.u, fe)
+						if _, err := uc.Write(c.head); err == nil {
+							c.resp.Reset()
+							continue
+						}
+						uc.Close()
+					}
+				}
+				ep.CountFailure()
+				if isTimeout(err) {
+					return c.errorResponse(504, "the server did not answer in time", true)
+				}
+				return c.errorResponse(502, "invalid or no response from the server", true)
+			}
+		}
+		st := c.resp.Status
+		if st == 101 {
+			if !c.u.upgrade {
+				uc.Close()
+				ep.CountFailure()
+				return c.errorResponse(502, "the server switched protocols without an upgrade request", true)
+			}
+			c.tunnel(be, uc)
+			return false
+		}
+		if st >= 100 && st < 200 {
+			if req.Minor == 1 {
+				c.head = appendStatusLine(c.head[:0], st, c.resp.Reason)
+				c.head = appendResponseFields(c.head, &c.resp, false, false)
+				c.head = append(c.head, '\r', '\n')
+				c.bw.Write(c.head)
+				if c.bw.Flush() != nil {
+					uc.Close()
+					return false
+				}
+			}
+			c.resp.Reset()
+			continue
+		}
+		break
+	}
+	return c.relayBody(fe, be, ep, uc, isHead, keepClient)
+}
+
+// relayBody writes the final response head and streams its body.
+func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn, isHead, keepClient bool) bool {
+	req, resp := &c.req, &c.resp
+	framing, n := resp.Framing(isHead)
+	keepClient = keepClient && !req.Close && !c.lc.Draining()
+	// An HTTP/1.0 client cannot read chunked: decode, and close to delimit.
+	dechunk := req.Minor == 0 && (framing == h1.Chunked || framing == h1.UntilClose)
+	// An HTTP/1.1 client gets a close-delimited body re-framed as chunked,
+	// so its connection stays open.
+	rechunk := req.Minor == 1 && framing == h1.UntilClose
+	if dechunk {
+		keepClient = false
+	}
+	h := appendStatusLine(c.head[:0], resp.Status, resp.Reason)
+	h = appendResponseFields(h, resp, framing == h1.NoBody, framing == h1.Chunked && !dechunk || rechunk)
+	switch {
+	case framing == h1.Length:
+		h = append(h, "Content-Length: "...)
+		h = strconv.AppendInt(h, n, 10)
+		h = append(h, '\r', '\n')
+	case rechunk:
+		h = append(h, "Transfer-Encoding: chunked\r\n"...)
+	}
+	if !keepClient {
+		h = append(h, "Connection: close\r\n"...)
+	} else if req.Minor == 0 {
+		h = append(h, "Connection: keep-alive\r\n"...)
+	}
+	h = append(h, '\r', '\n')
+	c.head = h
+	c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
+	c.bw.Write(h)
+
+	var err error
+	switch framing {
+	case h1.NoBody:
+	case h1.Length:
+		err = c.copyLength(fe, be, uc, n)
+	case h1.Chunked:
+		err = c.copyChunked(fe, be, uc, !dechunk)
+	case h1.UntilClose:
+		err = c.copyUntilClose(fe, be, uc, rechunk)
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	reusable := err == nil && framing != h1.UntilClose && !resp.Close && !ep.Removed()
+	if reusable && uc.R.Buffered() > 0 {
+		reusable = false // bytes beyond the response: the connection is out of step
+	}
+	if !reusable || !ep.Idle.Put(uc) {
+		uc.Close()
+	}
+	return err == nil && keepClient
+}
+
+func (c *conn) copyLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, n int64) error {
+	if n <= int64(uc.R.Buffered()) {
+		b, _ := uc.R.Peek(int(n))
+		c.bw.Write(b)
+		uc.R.Discard(int(n))
+		return nil
+	}
+	buf := c.s.bufs.Get().(*[copyBufSize]byte)
+	defer c.s.bufs.Put(buf)
+	for n > 0 {
+		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
+		k, err := uc.R.Read(buf[:min(n, copyBufSize)])
+		if k > 0 {
+			n -= int64(k)
+			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
+			if _, werr := c.bw.Write(buf[:k]); werr != nil {
+				return werr
+			}
+		}
+		if err != nil && n > 0 {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) copyChunked(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, chunked bool) error {
+	buf := c.s.bufs.Get().(*[copyBufSize]byte)
+	defer c.s.bufs.Put(buf)
+	c.cr.Reset(uc.R, upstreamLimits)
+	c.cw.Reset(c.bw)
+	for {
+		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
+		k, err := c.cr.Read(buf[:])
+		if k > 0 {
+			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
+			var werr error
+			if chunked {
+				_, werr = c.cw.Write(buf[:k])
+			} else {
+				_, werr = c.bw.Write(buf[:k])
+			}
+			if werr == nil && uc.R.Buffered() == 0 {
+				// Nothing more is waiting: deliver what we have, so
+				// streamed responses are not held back.
+				werr = c.bw.Flush()
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if chunked {
+		return c.cw.Close(c.cr.Trailers())
+	}
+	return nil
+}
+
+func (c *conn) copyUntilClose(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, chunked bool) error {
+	buf := c.s.bufs.Get().(*[copyBufSize]byte)
+	defer c.s.bufs.Put(buf)
+	c.cw.Reset(c.bw)
+	for {
+		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
+		k, err := uc.R.Read(buf[:])
+		if k > 0 {
+			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
+			var werr error
+			if chunked {
+				_, werr = c.cw.Write(buf[:k])
+			} else {
+				_, werr = c.bw.Write(buf[:k])
+			}
+			if werr == nil {
+				werr = c.bw.Flush()
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if chunked {
+		return c.cw.Close(nil)
+	}
+	return nil
+}
+
+// tunnel relays the 101 response and turns both connections into a byte
+// tunnel, which outlives any config change.
+func (c *conn) tunnel(be *snapshot.Backend, uc *upstream.Conn) {
+	h := appendStatusLine(c.head[:0], 101, c.resp.Reason)
+	h = appendResponseFields(h, &c.resp, false, false)
+	h = append(h, "Connection: Upgrade\r\nUpgrade: "...)
+	h = append(h, c.resp.Upgrade...)
+	h = append(h, "\r\n\r\n"...)
+	c.head = h
+	c.bw.Write(h)
+	if c.bw.Flush() != nil {
+		uc.Close()
+		return
+	}
+	c.raw.SetDeadline(time.Time{})
+	uc.SetDeadline(time.Time{})
+	// Bytes each side sent right behind its head belong to the tunnel.
+	fromClient, _ := c.br.Peek(c.br.Buffered())
+	fromServer, _ := uc.R.Peek(uc.R.Buffered())
+	tcpproxy.Tunnel(c.raw, uc.Conn, fromClient, fromServer, be.TimeoutTunnel)
+}
+
+// errorResponse answers the client with a short plain-text error generated
+// by gantry, and reports whether the connection stays open.
+func (c *conn) errorResponse(status int, msg string, closeConn bool) bool {
+	closeConn = closeConn || c.req.Close || c.lc.Draining()
+	h := appendStatusLine(c.head[:0], status, []byte(statusText(status)))
+	h = append(h, "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache\r\nContent-Length: "...)
+	h = strconv.AppendInt(h, int64(len(msg)+1), 10)
+	if closeConn {
+		h = append(h, "\r\nConnection: close"...)
+	}
+	h = append(h, "\r\n\r\n"...)
+	if !h1.EqualFold(c.req.Method, "HEAD") {
+		h = append(h, msg...)
+		h = append(h, '\n')
+	}
+	c.head = h
+	c.raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.bw.Write(h)
+	return c.bw.Flush() == nil && !closeConn
+}
+
+func statusText(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 414:
+		return "URI Too Long"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
+}
+
+// connect picks an endpoint of be and returns a connection to it: a pooled
+// one when there is one, else a new one. A failed connect moves on to another
+// endpoint (at most one attempt per endpoint, and at most 3). On success the
+// endpoint's in-flight count is raised: call ep.End when done. It returns a
+// nil conn when nothing could be reached, with the last endpoint tried (nil
+// when none was available).
+func (s *Server) connect(be *snapshot.Backend) (*upstream.Endpoint, *upstream.Conn, bool) {
+	var ep *upstream.Endpoint
+	for range max(1, min(len(be.Endpoints), 3)) {
+		if ep = be.Picker.Pick(); ep == nil {
+			return nil, nil, false
+		}
+		ep.Begin()
+		if uc := takeIdle(ep); uc != nil {
+			return ep, uc, true
+		}
+		if uc := s.dial(ep, be); uc != nil {
+			return ep, uc, false
+		}
+		ep.CountFailure()
+		ep.End()
+	}
+	return ep, nil, false
+}
+
+// takeIdle returns a pooled connection to ep that the server has not closed.
+func takeIdle(ep *upstream.Endpoint) *upstream.Conn {
+	for {
+		uc := ep.Idle.Get()
+		if uc == nil {
+			return nil
+		}
+		// A connection idle for a while may have been closed by the server
+		// (Node.js closes after 5 s); one non-blocking peek tells, and is
+		// skipped for connections reused at once, as under load.
+		if time.Since(uc.IdleSince()) < staleAfter || alive(uc.Conn) {
+			return uc
+		}
+		uc.Close()
+	}
+}
+
+// alive reports whether c has neither been closed by the peer nor has
+// unexpected bytes waiting, with one non-blocking MSG_PEEK.
+func alive(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		ok = n < 0 && (err == unix.EAGAIN || err == unix.EWOULDBLOCK)
+	})
+	return ok
+}
+
+func (s *Server) dial(ep *upstream.Endpoint, be *snapshot.Backend) *upstream.Conn {
+	nc, err := net.DialTimeout("tcp", ep.Addr, be.TimeoutConnect)
+	if err != nil {
+		s.log.Debug("connect failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
+		return nil
+	}
+	ep.CountConn()
+	return &upstream.Conn{Conn: nc, R: bufio.NewReaderSize(nc, 4096)}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// isClosedByPeer reports errors that mean a kept-alive connection was
+// closed by the server before it read our request.
+func isClosedByPeer(err error) bool {
+	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// originForm returns the origin-form of a request target: an absolute-form
+// target loses its scheme and authority.
+func originForm(target []byte) []byte {
+	rest, ok := cutScheme(target)
+	if !ok {
+		return target
+	}
+	if i := bytes.IndexAny(rest, "/?"); i >= 0 {
+		if rest[i] == '?' {
+			return append([]byte{'/'}, rest[i:]...)
+		}
+		return rest[i:]
+	}
+	return []byte{'/'}
+}
+
+// authority returns the host of an absolute-form target, nil otherwise.
+func authority(target []byte) []byte {
+	rest, ok := cutScheme(target)
+	if !ok {
+		return nil
+	}
+	if i := bytes.IndexAny(rest, "/?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := bytes.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return rest
+}
+
+func cutScheme(target []byte) ([]byte, bool) {
+	if len(target) == 0 || target[0] == '/' {
+		return nil, false
+	}
+	for _, s := range []string{"http://", "https://"} {
+		if len(target) >= len(s) && h1.EqualFold(target[:len(s)], s) {
+			return target[len(s):], true
+		}
+	}
+	return nil, false
+}

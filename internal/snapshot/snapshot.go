@@ -1,0 +1,243 @@
+// Package snapshot compiles a config into the immutable runtime view that the
+// data plane reads, and holds the current one behind an atomic pointer.
+//
+// A Snapshot is never modified after Build returns: readers load it once per
+// request or connection and keep it, without locks. The only mutable things
+// it points at are live state (upstream.Endpoint) and balancer counters, both
+// atomics that survive swaps.
+package snapshot
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-lb/gantry/internal/balance"
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/health"
+	"github.com/gantry-lb/gantry/internal/route"
+	"github.com/gantry-lb/gantry/internal/upstream"
+)
+
+// Snapshot is one compiled revision of the config. Immutable; safe for
+// concurrent use.
+type Snapshot struct {
+	Revision  uint64
+	frontends map[string]*Frontend // by listen address
+	backends  []*Backend
+	health    []health.Target
+	keys      map[upstream.Key]bool
+}
+
+// Frontend is the compiled form of a config.Frontend bound to one address.
+type Frontend struct {
+	LB, Name string
+	Addr     string // listen address, "ip:port" or ":port" for all addresses
+	Protocol config.Protocol
+
+	routes  *route.Table[*Backend] // nil without routes
+	Default *Backend               // nil when only routes may match
+
+	TimeoutClient      time.Duration
+	TimeoutHTTPRequest time.Duration
+	MaxHeaderBytes     int
+	MaxHeaders         int
+	XForwardedFor      bool
+	Forwarded          bool
+}
+
+// Backend is the compiled form of a config.Backend.
+type Backend struct {
+	LB, Name  string
+	Protocol  config.Protocol
+	Endpoints []*upstream.Endpoint
+	Picker    balance.Picker
+
+	TimeoutServer  time.Duration
+	TimeoutConnect time.Duration
+	TimeoutTunnel  time.Duration
+}
+
+// Route returns the backend for a request: the best matching route, else the
+// default backend; nil when neither exists. h may be nil. On the hot path:
+// no allocation.
+func (f *Frontend) Route(host, path []byte, h route.Headers) *Backend {
+	if f.routes != nil {
+		if b, ok := f.routes.Match(host, path, h); ok {
+			return b
+		}
+	}
+	return f.Default
+}
+
+// HasRoutes reports whether the frontend routes by host, path, header or SNI.
+func (f *Frontend) HasRoutes() bool { return f.routes != nil }
+
+// Frontend returns the frontend listening on addr, or nil. On the hot path.
+func (s *Snapshot) Frontend(addr string) *Frontend { return s.frontends[addr] }
+
+// Addrs returns every listen address, sorted.
+func (s *Snapshot) Addrs() []string {
+	out := make([]string, 0, len(s.frontends))
+	for a := range s.frontends {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Backends returns every backend in config order.
+func (s *Snapshot) Backends() []*Backend { return s.backends }
+
+// HealthTargets returns the active health checks this snapshot asks for.
+func (s *Snapshot) HealthTargets() []health.Target { return s.health }
+
+// EndpointKeys returns the identity of every endpoint the snapshot uses.
+func (s *Snapshot) EndpointKeys() map[upstream.Key]bool { return s.keys }
+
+// Build validates cfg and compiles it. Endpoints come from reg, so their live
+// state is shared with earlier snapshots. A rejected config returns the
+// validation error and publishes nothing.
+func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapshot, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := cfg.WithDefaults()
+	s := &Snapshot{
+		Revision:  revision,
+		frontends: make(map[string]*Frontend),
+		keys:      make(map[upstream.Key]bool),
+	}
+	for i := range d.LBs {
+		lb := &d.LBs[i]
+		backends := make(map[string]*Backend, len(lb.Backends))
+		for j := range lb.Backends {
+			b, err := s.backend(lb.Name, &lb.Backends[j], reg)
+			if err != nil {
+				return nil, err
+			}
+			backends[b.Name] = b
+			s.backends = append(s.backends, b)
+		}
+		for j := range lb.Frontends {
+			if err := s.frontend(lb, &lb.Frontends[j], backends); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+func (s *Snapshot) backend(lbName string, cb *config.Backend, reg *upstream.Registry) (*Backend, error) {
+	algo, err := balance.ParseAlgorithm(cb.ForwardPortAlgorithm)
+	if err != nil {
+		return nil, fmt.Errorf("lbs[%s].backends[%s].forward_port_algorithm: %w", lbName, cb.Name, err)
+	}
+	b := &Backend{
+		LB: lbName, Name: cb.Name, Protocol: cb.ForwardProtocol,
+		TimeoutServer:  cb.TimeoutServer.Duration(),
+		TimeoutConnect: cb.TimeoutConnect.Duration(),
+		TimeoutTunnel:  cb.TimeoutTunnel.Duration(),
+	}
+	weights := make([]int, 0, len(cb.Servers))
+	for k := range cb.Servers {
+		srv := &cb.Servers[k]
+		addr := net.JoinHostPort(srv.IP, strconv.Itoa(srv.Port))
+		key := upstream.Key{Backend: lbName + "/" + cb.Name, Addr: addr}
+		ep := reg.Get(key, upstream.StateUp)
+		s.keys[key] = true
+		b.Endpoints = append(b.Endpoints, ep)
+		weights = append(weights, *srv.Weight)
+		if hc := cb.HealthCheck; hc != nil {
+			s.health = append(s.health, health.Target{Endpoint: ep, Spec: healthSpec(hc, srv)})
+		}
+	}
+	b.Picker = balance.New(algo, b.Endpoints, weights)
+	return b, nil
+}
+
+func healthSpec(hc *config.HealthCheck, srv *config.Server) health.Spec {
+	port := srv.Port
+	if hc.Port != 0 {
+		port = hc.Port
+	}
+	spec := health.Spec{
+		Kind:     health.TCP,
+		Addr:     net.JoinHostPort(srv.IP, strconv.Itoa(port)),
+		Interval: hc.CheckDelay.Duration(),
+		Timeout:  hc.CheckTimeout.Duration(),
+		Fall:     hc.CheckMaxRetries,
+		Rise:     hc.CheckRise,
+	}
+	if h := hc.HTTPConfig; h != nil {
+		spec.Kind = health.HTTP
+		spec.Method, spec.URI, spec.Host = h.Method, h.URI, h.HostHeader
+		if h.Code != nil {
+			spec.ExpectCode = *h.Code
+		}
+	}
+	return spec
+}
+
+func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[string]*Backend) error {
+	f := &Frontend{
+		LB: lb.Name, Name: cf.Name, Protocol: cf.Protocol,
+		Default:            backends[cf.Backend],
+		TimeoutClient:      cf.TimeoutClient.Duration(),
+		TimeoutHTTPRequest: cf.TimeoutHTTPRequest.Duration(),
+		MaxHeaderBytes:     cf.MaxHeaderBytes,
+		MaxHeaders:         cf.MaxHeaders,
+		XForwardedFor:      *cf.XForwardedFor,
+		Forwarded:          cf.Forwarded,
+	}
+	if len(cf.Routes) > 0 {
+		rules := make([]route.Rule[*Backend], len(cf.Routes))
+		for i, r := range cf.Routes {
+			host := r.HostHeader
+			if cf.Protocol == config.ProtocolTCP {
+				host = r.SNI
+			}
+			rule := route.Rule[*Backend]{
+				Host: host, MatchSubdomains: r.MatchSubdomains, PathPrefix: r.PathBegin,
+				Priority: r.Priority, Target: backends[r.Backend],
+			}
+			for _, h := range r.Headers {
+				rule.Headers = append(rule.Headers, route.HeaderMatch{Name: h.Name, Value: h.Value, Prefix: h.Prefix})
+			}
+			rules[i] = rule
+		}
+		t, err := route.NewTable(rules)
+		if err != nil {
+			return fmt.Errorf("lbs[%s].frontends[%s].routes: %w", lb.Name, cf.Name, err)
+		}
+		f.routes = t
+	}
+	ips := lb.IPs
+	if len(ips) == 0 {
+		ips = []string{""}
+	}
+	for _, ip := range ips {
+		addr := net.JoinHostPort(ip, strconv.Itoa(cf.InboundPort))
+		fa := *f
+		fa.Addr = addr
+		s.frontends[addr] = &fa
+	}
+	return nil
+}
+
+// Holder publishes the current snapshot. Load is one atomic load and never
+// returns nil once Store was called. Safe for concurrent use.
+type Holder struct {
+	p atomic.Pointer[Snapshot]
+}
+
+// Load returns the current snapshot, or nil before the first Store. On the
+// hot path.
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
+
+// Store publishes s. Requests already holding the previous snapshot finish
+// with it.
+func (h *Holder) Store(s *Snapshot) { h.p.Store(s) }
