@@ -242,6 +242,26 @@ func (c *conn) Get(name string) ([]byte, bool) {
 // forward sends the request to an endpoint of be and relays the response.
 func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 	req := &c.req
+	// Validate the start of a chunked body before anything goes upstream,
+	// so a body that is malformed from its first chunk is never forwarded.
+	// (Not with Expect: the client waits for our answer before sending.)
+	var first []byte
+	chunking := req.Chunked && !req.Expect100
+	if chunking {
+		buf := c.s.bufs.Get().(*[copyBufSize]byte)
+		defer c.s.bufs.Put(buf)
+		c.cr.Reset(c.br, h1.Limits{MaxHeaderBytes: fe.MaxHeaderBytes, MaxHeaders: fe.MaxHeaders})
+		c.raw.SetReadDeadline(time.Now().Add(fe.TimeoutClient))
+		n, err := c.cr.Read(buf[:])
+		if err != nil && err != io.EOF {
+			var perr *h1.Error
+			if errors.As(err, &perr) {
+				return c.errorResponse(perr.Status, perr.Msg, true)
+			}
+			return false
+		}
+		first = buf[:n]
+	}
 	ep, uc, reused := c.s.connect(be)
 	if uc == nil {
 		msg := "no server is available to handle this request"
@@ -311,7 +331,7 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 		}
 	}
 	if !bodySent {
-		if err := c.sendBody(fe, be, uc); err != nil {
+		if err := c.sendBody(fe, be, uc, chunking, first); err != nil {
 			uc.Close()
 			var perr *h1.Error
 			if errors.As(err, &perr) {
@@ -333,12 +353,13 @@ func replayable(req *h1.Request) bool {
 	return h1.EqualFold(m, "GET") || h1.EqualFold(m, "HEAD") || h1.EqualFold(m, "OPTIONS") || h1.EqualFold(m, "TRACE")
 }
 
-// sendBody streams the request body from the client to uc.
-func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn) error {
+// sendBody streams the request body from the client to uc. When started,
+// the chunked reader is already positioned and first holds the data it read.
+func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, started bool, first []byte) error {
 	req := &c.req
-	buf := c.s.bufs.Get().(*[copyBufSize]byte)
-	defer c.s.bufs.Put(buf)
 	if !req.Chunked {
+		buf := c.s.bufs.Get().(*[copyBufSize]byte)
+		defer c.s.bufs.Put(buf)
 		for left := req.ContentLength; left > 0; {
 			c.raw.SetReadDeadline(time.Now().Add(fe.TimeoutClient))
 			n, err := c.br.Read(buf[:min(left, copyBufSize)])
@@ -360,9 +381,18 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 		}
 		return nil
 	}
-	c.cr.Reset(c.br, h1.Limits{MaxHeaderBytes: fe.MaxHeaderBytes, MaxHeaders: fe.MaxHeaders})
+	if !started {
+		c.cr.Reset(c.br, h1.Limits{MaxHeaderBytes: fe.MaxHeaderBytes, MaxHeaders: fe.MaxHeaders})
+	}
 	c.ubw.Reset(uc)
 	c.cw.Reset(c.ubw)
+	if len(first) > 0 {
+		if _, err := c.cw.Write(first); err != nil {
+			return err
+		}
+	}
+	buf := c.s.bufs.Get().(*[copyBufSize]byte)
+	defer c.s.bufs.Put(buf)
 	for {
 		c.raw.SetReadDeadline(time.Now().Add(fe.TimeoutClient))
 		n, err := c.cr.Read(buf[:])

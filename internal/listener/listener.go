@@ -106,6 +106,9 @@ func (m *Manager) Sync(addrs []string, publish func()) error {
 	for a, l := range m.ls {
 		if !want[a] {
 			delete(m.ls, a)
+			// Stop accepting now, so the port is free for whatever
+			// binds it next; connections drain in the background.
+			l.stopAccepting()
 			m.draining.Add(1)
 			go func() {
 				defer m.draining.Done()
@@ -205,13 +208,18 @@ func (m *Manager) serve(c *Conn) {
 	m.handler(c)
 }
 
-// drain stops l accepting, closes its idle connections and waits for the
-// others up to timeout, then closes them.
-func (m *Manager) drain(l *Listener, timeout time.Duration) {
+// stopAccepting marks l draining and closes its socket. Idempotent.
+func (l *Listener) stopAccepting() {
 	l.mu.Lock()
 	l.draining.Store(true)
 	l.mu.Unlock()
 	l.ln.Close()
+}
+
+// drain stops l accepting, closes its idle connections and waits for the
+// others up to timeout, then closes them.
+func (m *Manager) drain(l *Listener, timeout time.Duration) {
+	l.stopAccepting()
 	<-l.done
 	m.log.Info("draining", "addr", l.Addr)
 	finished := make(chan struct{})
