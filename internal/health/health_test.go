@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -37,6 +38,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// upAfterPass and downAfterFail wait for a state together with the result of
+// the check that led to it: SetState publishes the state a moment before
+// the reason, and the probe records LastCheck after both.
+func upAfterPass(ep *upstream.Endpoint) func() bool {
+	return func() bool { return ep.State() == upstream.StateUp && ep.LastCheck() == upstream.CheckPassed }
+}
+
+func downAfterFail(ep *upstream.Endpoint) func() bool {
+	return func() bool { return ep.State() == upstream.StateDown && ep.LastCheck() == upstream.CheckFailed }
 }
 
 func newEndpoint(addr string, s upstream.State) *upstream.Endpoint {
@@ -218,17 +230,17 @@ func TestTCPDownAndUp(t *testing.T) {
 	ep := newEndpoint(srv.addr, upstream.StateStarting)
 	c.Sync([]Target{{Endpoint: ep, Spec: Spec{Kind: TCP, Addr: srv.addr, Interval: tick, Timeout: time.Second, Fall: 3, Rise: 2}}})
 
-	waitFor(t, "up", func() bool { return ep.State() == upstream.StateUp })
+	waitFor(t, "up", upAfterPass(ep))
 	if r := ep.Reason(); r != "tcp connect: ok" {
 		t.Errorf("reason when up = %q", r)
 	}
 	srv.stop()
-	waitFor(t, "down", func() bool { return ep.State() == upstream.StateDown })
+	waitFor(t, "down", downAfterFail(ep))
 	if r, lc := ep.Reason(), ep.LastCheck(); r != "tcp connect: connection refused" || lc != upstream.CheckFailed {
 		t.Errorf("down: reason %q, last check %v", r, lc)
 	}
 	srv.restart()
-	waitFor(t, "up again", func() bool { return ep.State() == upstream.StateUp })
+	waitFor(t, "up again", upAfterPass(ep))
 	if lc := ep.LastCheck(); lc != upstream.CheckPassed {
 		t.Errorf("last check when up again = %v", lc)
 	}
@@ -266,12 +278,12 @@ func TestHTTPFallRise(t *testing.T) {
 
 	waitFor(t, "up", func() bool { return ep.State() == upstream.StateUp })
 	srv.code.Store(500)
-	waitFor(t, "down", func() bool { return ep.State() == upstream.StateDown })
+	waitFor(t, "down", downAfterFail(ep))
 	if r := ep.Reason(); r != "http: status 500, want 2xx/3xx" {
 		t.Errorf("reason when down = %q", r)
 	}
 	srv.code.Store(200)
-	waitFor(t, "up again", func() bool { return ep.State() == upstream.StateUp })
+	waitFor(t, "up again", upAfterPass(ep))
 	if r := ep.Reason(); r != "http: status 200" {
 		t.Errorf("reason when up = %q", r)
 	}
@@ -414,6 +426,19 @@ func rawServer(t *testing.T, answer func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
+// readRequest reads a request's head, so that closing afterwards sends FIN
+// rather than a reset for unread data.
+func readRequest(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(wait))
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil || line == "\r\n" {
+			return
+		}
+	}
+}
+
 func TestHTTPBadBackends(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -426,18 +451,22 @@ func TestHTTPBadBackends(t *testing.T) {
 			reason: "timeout after 50ms",
 		},
 		{
-			name:   "closes at once",
-			answer: func(c net.Conn) { c.Close() },
+			name:   "closes without answering",
+			answer: func(c net.Conn) { readRequest(c); c.Close() },
 			reason: "http: reading status line: EOF",
 		},
 		{
 			name:   "not http",
-			answer: func(c net.Conn) { io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\n"); c.Close() },
+			answer: func(c net.Conn) { readRequest(c); io.WriteString(c, "SSH-2.0-OpenSSH_9.2\r\n"); c.Close() },
 			reason: `http: malformed status line "SSH-2.0-OpenSSH_9.2\r\n"`,
 		},
 		{
-			name:   "endless status line",
-			answer: func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 "+strings.Repeat("x", 4096)); c.Close() },
+			name: "endless status line",
+			answer: func(c net.Conn) {
+				readRequest(c)
+				io.WriteString(c, "HTTP/1.1 200 "+strings.Repeat("x", 4096))
+				c.Close()
+			},
 			reason: "http: status 200",
 		},
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,14 +28,15 @@ type probe struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
 
-	seen      upstream.State // the endpoint state after this probe's last write
+	seen      upstream.State // the endpoint's state after this probe's last write
+	seenSince time.Time      // and when it entered it, to notice changes back and forth
 	successes int            // consecutive; reset when the state moves under the probe
 	failures  int
 	dialer    net.Dialer
 }
 
 func newProbe(ep *upstream.Endpoint, spec Spec, log *slog.Logger) *probe {
-	p := &probe{ep: ep, spec: spec, log: log, done: make(chan struct{}), seen: ep.State()}
+	p := &probe{ep: ep, spec: spec, log: log, done: make(chan struct{}), seen: ep.State(), seenSince: ep.Since()}
 	if spec.Kind == HTTP {
 		p.req, p.invalid = buildRequest(spec)
 	}
@@ -93,14 +95,8 @@ func jitter(d time.Duration) time.Duration {
 
 // record applies the result of one check to the endpoint.
 func (p *probe) record(ok bool, reason string) {
-	result := upstream.CheckFailed
-	if ok {
-		result = upstream.CheckPassed
-	}
-	p.ep.SetLastCheck(result)
-
 	cur := p.ep.State()
-	if cur != p.seen {
+	if cur != p.seen || !p.ep.Since().Equal(p.seenSince) {
 		// Something else (an operator, passive checks) moved the
 		// endpoint; counts from before that say nothing about now.
 		p.successes, p.failures = 0, 0
@@ -120,7 +116,14 @@ func (p *probe) record(ok bool, reason string) {
 			slog.String("to", next.String()),
 			slog.String("reason", reason))
 	}
-	p.seen = next
+	p.seen, p.seenSince = next, p.ep.Since()
+	// Last, so that whoever sees this check's result also sees the state
+	// and reason it led to.
+	result := upstream.CheckFailed
+	if ok {
+		result = upstream.CheckPassed
+	}
+	p.ep.SetLastCheck(result)
 }
 
 // nextState is the state machine of the package doc: the state after a check
@@ -189,16 +192,20 @@ func (p *probe) check(ctx context.Context) (bool, string) {
 }
 
 // failure turns a check error into a reason. A dial error reads like
-// "tcp connect: connection refused".
+// "tcp connect: connection refused"; the address is left out, since the
+// reason is shown beside the endpoint anyway.
 func (p *probe) failure(ctx context.Context, prefix string, err error) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	// The connection's deadline is the context's, and may fire a moment
+	// before the context notices: both are the check's timeout.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return "timeout after " + p.spec.Timeout.String()
 	}
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" && op.Err != nil {
-		// op.Err is "connect: connection refused" or a DNS error; the
-		// address is known from the endpoint, so it is left out.
-		return prefix + " " + op.Err.Error()
+	if errors.As(err, &op) && op.Err != nil {
+		if op.Op == "dial" {
+			return prefix + " " + op.Err.Error()
+		}
+		return prefix + ": " + op.Err.Error()
 	}
 	return prefix + ": " + err.Error()
 }

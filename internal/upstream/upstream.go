@@ -114,10 +114,12 @@ func (e *Endpoint) Available() bool { return e.state.Load() == uint32(StateUp) }
 // SetState changes the health state and records when it changed. It returns
 // true if the state was different before.
 func (e *Endpoint) SetState(s State, reason string) bool {
-	old := e.state.Swap(uint32(s))
-	if reason != "" || old != uint32(s) {
+	// The reason is stored first, so a reader that sees the new state
+	// also sees why.
+	if reason != "" || e.state.Load() != uint32(s) {
 		e.reason.Store(&reason)
 	}
+	old := e.state.Swap(uint32(s))
 	if old != uint32(s) {
 		e.since.Store(time.Now().UnixNano())
 		return true
