@@ -89,8 +89,8 @@ func startBackend(t testing.TB, name string, h http.HandlerFunc) *backend {
 	return b
 }
 
-func (b *backend) ip() string   { h, _, _ := net.SplitHostPort(b.addr); return h }
-func (b *backend) port() int    { _, p, _ := net.SplitHostPort(b.addr); n, _ := strconv.Atoi(p); return n }
+func (b *backend) ip() string            { h, _, _ := net.SplitHostPort(b.addr); return h }
+func (b *backend) port() int             { _, p, _ := net.SplitHostPort(b.addr); n, _ := strconv.Atoi(p); return n }
 func (b *backend) server() config.Server { return config.Server{IP: b.ip(), Port: b.port()} }
 
 // httpConfig returns a config with one HTTP frontend on port, default

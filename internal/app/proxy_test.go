@@ -243,7 +243,7 @@ func TestIntegrationTimeoutsAndBadUpstreams(t *testing.T) {
 	_, p, _ := net.SplitHostPort(ln.Addr().String())
 	pn, _ := strconv.Atoi(p)
 	cfg := &config.Config{LBs: []config.LB{{Name: "main", IPs: []string{"127.0.0.1"},
-		Backends: []config.Backend{{Name: "app", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "127.0.0.1", Port: pn}}}},
+		Backends:  []config.Backend{{Name: "app", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "127.0.0.1", Port: pn}}}},
 		Frontends: []config.Frontend{{Name: "web", InboundPort: port, Backend: "app", TimeoutHTTPRequest: 300}}}}}
 	startDataplane(t, cfg)
 	addr := "127.0.0.1:" + strconv.Itoa(port)

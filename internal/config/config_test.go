@@ -15,7 +15,7 @@ func valid() *Config {
 		IPs:  []string{"127.0.0.1"},
 		Backends: []Backend{
 			{Name: "api", ForwardProtocol: ProtocolHTTP, ForwardPort: 8080,
-				Servers: []Server{{IP: "10.0.0.1"}, {IP: "10.0.0.2", Port: 9090, Weight: intp(3)}},
+				Servers:     []Server{{IP: "10.0.0.1"}, {IP: "10.0.0.2", Port: 9090, Weight: intp(3)}},
 				HealthCheck: &HealthCheck{HTTPConfig: &HTTPCheck{URI: "/health", Code: intp(200)}}},
 			{Name: "db", ForwardProtocol: ProtocolTCP, Servers: []Server{{IP: "::1", Port: 5432}}},
 		},
@@ -64,9 +64,9 @@ func TestDefaults(t *testing.T) {
 
 func TestValidateNamesTheField(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(c *Config)
-		want  string // exact error text of one FieldError
+		want   string // exact error text of one FieldError
 	}{
 		{"wildcard without domain", func(c *Config) { c.LBs[0].Frontends[0].Routes[1].HostHeader = "*." },
 			`lbs[main].frontends[web].routes[1].host_header: "*.": empty label`},
@@ -92,7 +92,10 @@ func TestValidateNamesTheField(t *testing.T) {
 			`lbs[main].backends[api].servers[1].weight: 300 is out of range 0-256`},
 		{"algorithm", func(c *Config) { c.LBs[0].Backends[0].ForwardPortAlgorithm = "random" },
 			`lbs[main].backends[api].forward_port_algorithm: "random" is not one of roundrobin, leastconn, first`},
-		{"duplicate server", func(c *Config) { c.LBs[0].Backends[0].Servers[1].Port = 8080; c.LBs[0].Backends[0].Servers[1].IP = "10.0.0.1" },
+		{"duplicate server", func(c *Config) {
+			c.LBs[0].Backends[0].Servers[1].Port = 8080
+			c.LBs[0].Backends[0].Servers[1].IP = "10.0.0.1"
+		},
 			`lbs[main].backends[api].servers[1]: duplicate of servers[0] (10.0.0.1:8080)`},
 		{"two check kinds", func(c *Config) { c.LBs[0].Backends[0].HealthCheck.TCPConfig = &TCPCheck{} },
 			`lbs[main].backends[api].health_check: only one of tcp_config, http_config, https_config, mysql_config, pgsql_config, redis_config, ldap_config may be set`},
