@@ -94,22 +94,22 @@ type Headers interface {
 // match_subdomains rules. Any-host rules rank 0.
 const rankExact = 1 << 16
 
-// entry is a compiled rule.
-type entry[T any] struct {
+// entry is a compiled rule, without its target. It is not generic, so that
+// the code scanning candidate lists is compiled once and can inline.
+type entry struct {
 	priority int
 	rank     int
+	index    int // into the rules given to NewTable, and into Table.targets
 	prefix   string
 	headers  []HeaderMatch // names lower-cased
-	index    int
-	target   T
 }
 
 // before reports whether e wins over o by the package's tie-break.
-func (e *entry[T]) before(o *entry[T]) bool {
+func (e *entry) before(o *entry) bool {
 	return compareEntries(e, o) < 0
 }
 
-func compareEntries[T any](a, b *entry[T]) int {
+func compareEntries(a, b *entry) int {
 	if c := cmp.Compare(b.priority, a.priority); c != 0 {
 		return c
 	}
@@ -127,13 +127,17 @@ func compareEntries[T any](a, b *entry[T]) int {
 
 // matches reports whether the path and headers satisfy e; the host was
 // matched by the lookup that found e.
-func (e *entry[T]) matches(path []byte, h Headers) bool {
+func (e *entry) matches(path []byte, h Headers) bool {
 	if len(path) < len(e.prefix) || string(path[:len(e.prefix)]) != e.prefix {
 		return false
 	}
 	if len(e.headers) == 0 {
 		return true
 	}
+	return e.matchHeaders(h)
+}
+
+func (e *entry) matchHeaders(h Headers) bool {
 	if h == nil {
 		return false
 	}
@@ -159,22 +163,23 @@ func (e *entry[T]) matches(path []byte, h Headers) bool {
 }
 
 // node holds the rules found under one name, each list sorted by the
-// tie-break.
-type node[T any] struct {
-	here []*entry[T] // match the name itself: exact and match_subdomains rules
-	sub  []*entry[T] // match names strictly below it: wildcard and match_subdomains rules
+// tie-break. Entries are stored by value so that a scan walks contiguous
+// memory; a match_subdomains rule is copied into both lists.
+type node struct {
+	here []entry // match the name itself: exact and match_subdomains rules
+	sub  []entry // match names strictly below it: wildcard and match_subdomains rules
 }
 
 // Table is an immutable set of routes for one frontend. It is safe for
 // concurrent use; Match is on the hot path and neither allocates nor locks.
 type Table[T any] struct {
-	names map[string]*node[T]
-	ips   map[[16]byte][]*entry[T]
-	any   []*entry[T]
+	names   map[string]*node
+	ips     map[[16]byte][]entry
+	any     []entry
+	targets []T // by rule index
 	// subs is false when no rule matches below a name, so that Match can
 	// skip the suffix walk.
 	subs bool
-	n    int
 }
 
 // NewTable compiles rules into a Table. It copies what it keeps, so the
@@ -182,19 +187,18 @@ type Table[T any] struct {
 // Host pattern (see ValidHost) or a header condition with an empty name.
 func NewTable[T any](rules []Rule[T]) (*Table[T], error) {
 	t := &Table[T]{
-		names: make(map[string]*node[T]),
-		ips:   make(map[[16]byte][]*entry[T]),
-		n:     len(rules),
+		names:   make(map[string]*node),
+		ips:     make(map[[16]byte][]entry),
+		targets: make([]T, len(rules)),
 	}
-	entries := make([]entry[T], len(rules))
 	for i := range rules {
 		r := &rules[i]
 		p, err := parsePattern(r.Host)
 		if err != nil {
 			return nil, fmt.Errorf("route: rule %d: invalid host %w", i, err)
 		}
-		e := &entries[i]
-		e.priority, e.prefix, e.index, e.target = r.Priority, r.PathPrefix, i, r.Target
+		t.targets[i] = r.Target
+		e := entry{priority: r.Priority, index: i, prefix: r.PathPrefix}
 		if len(r.Headers) > 0 {
 			e.headers = make([]HeaderMatch, len(r.Headers))
 			for j, hm := range r.Headers {
@@ -229,28 +233,32 @@ func NewTable[T any](rules []Rule[T]) (*Table[T], error) {
 			t.subs = true
 		}
 	}
-	slices.SortFunc(t.any, compareEntries[T])
+	sortEntries(t.any)
 	for _, l := range t.ips {
-		slices.SortFunc(l, compareEntries[T])
+		sortEntries(l)
 	}
 	for _, n := range t.names {
-		slices.SortFunc(n.here, compareEntries[T])
-		slices.SortFunc(n.sub, compareEntries[T])
+		sortEntries(n.here)
+		sortEntries(n.sub)
 	}
 	return t, nil
 }
 
-func (t *Table[T]) node(name string) *node[T] {
+func sortEntries(l []entry) {
+	slices.SortFunc(l, func(a, b entry) int { return compareEntries(&a, &b) })
+}
+
+func (t *Table[T]) node(name string) *node {
 	n := t.names[name]
 	if n == nil {
-		n = &node[T]{}
+		n = &node{}
 		t.names[name] = n
 	}
 	return n
 }
 
 // Len returns the number of rules in t.
-func (t *Table[T]) Len() int { return t.n }
+func (t *Table[T]) Len() int { return len(t.targets) }
 
 // Match returns the target of the rule that wins for a request, and false if
 // no rule matches. host is the Host header (or the TLS SNI name), path the
@@ -267,7 +275,7 @@ func (t *Table[T]) Len() int { return t.n }
 // soon as its next rule could not beat the best so far.
 func (t *Table[T]) Match(host, path []byte, h Headers) (T, bool) {
 	var buf [maxName]byte
-	var best *entry[T]
+	var best *entry
 	name, ip, kind := normalize(&buf, host)
 	switch kind {
 	case nameIPv6:
@@ -294,14 +302,15 @@ func (t *Table[T]) Match(host, path []byte, h Headers) (T, bool) {
 		var zero T
 		return zero, false
 	}
-	return best.target, true
+	return t.targets[best.index], true
 }
 
 // pick returns the first rule of list that matches and beats best, or best.
 // list is sorted by the tie-break, so once a rule cannot beat best no later
 // rule can either.
-func pick[T any](list []*entry[T], best *entry[T], path []byte, h Headers) *entry[T] {
-	for _, e := range list {
+func pick(list []entry, best *entry, path []byte, h Headers) *entry {
+	for i := range list {
+		e := &list[i]
 		if best != nil && !e.before(best) {
 			break
 		}

@@ -165,6 +165,7 @@ func TestMatchHosts(t *testing.T) {
 				{host: "[::ffff:192.0.2.1]:1", want: "mapped"},
 				{host: "[2001:db8::2]"},
 				{host: "[2001:db8::1"},                       // no closing bracket
+				{host: "2001:db8::1::2"},                     // bare and invalid
 				{host: "[2001:db8::1]x"},                     // junk after the bracket
 				{host: "[fe80::1%25eth0]"},                   // zones never match
 				{host: "[192.0.2.1]"},                        // IPv4 in brackets is not an IPv6 literal
