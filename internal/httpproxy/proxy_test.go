@@ -157,7 +157,8 @@ func startProxy(tb testing.TB, backend string) string {
 	cfg := &config.Config{LBs: []config.LB{{Name: "b", IPs: []string{"127.0.0.1"},
 		Backends:  []config.Backend{{Name: "app", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: host, Port: pn}}}},
 		Frontends: []config.Frontend{{Name: "web", InboundPort: fport, Backend: "app"}}}}}
-	snap, err := snapshot.Build(cfg, upstream.NewRegistry(), 1)
+	reg := upstream.NewRegistry()
+	snap, err := snapshot.Build(cfg, reg, 1)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -168,7 +169,10 @@ func startProxy(tb testing.TB, backend string) string {
 	if err := m.Sync(snap.Addrs(), func() { holder.Store(snap) }); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { m.Shutdown(context.Background()) })
+	tb.Cleanup(func() {
+		m.Shutdown(context.Background())
+		reg.Retain(nil) // closes the idle upstream connections
+	})
 	return snap.Addrs()[0]
 }
 

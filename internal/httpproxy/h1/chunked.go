@@ -23,6 +23,7 @@ type ChunkedReader struct {
 	br       *bufio.Reader
 	lim      Limits
 	left     int64 // data bytes left in the current chunk
+	excess   int64 // framing bytes beyond what the data so far allows
 	state    chunkState
 	err      error // sticky: io.EOF once done, else the first failure
 	buf      []byte
@@ -52,6 +53,9 @@ func (c *ChunkedReader) Read(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
 		switch c.state {
 		case stateDataEnd:
@@ -60,9 +64,16 @@ func (c *ChunkedReader) Read(p []byte) (int, error) {
 			}
 			c.state = stateSize
 		case stateSize:
-			n, err := c.readSize()
+			n, lineLen, err := c.readSize()
 			if err != nil {
 				return 0, c.fail(err)
+			}
+			// Like net/http, allow 16 bytes of framing per chunk plus twice
+			// the chunk's data, so that extensions cannot make the proxy
+			// scan megabytes of framing for a few bytes of data.
+			c.excess = max(c.excess+int64(lineLen)+2-16-2*min(n, 1<<32), 0)
+			if c.excess > maxChunkOverhead {
+				return 0, c.fail(c.protoErr(errChunkOverhead))
 			}
 			if n == 0 {
 				if err := c.readTrailers(); err != nil {
@@ -73,9 +84,6 @@ func (c *ChunkedReader) Read(p []byte) (int, error) {
 			}
 			c.left, c.state = n, stateData
 		case stateData:
-			if len(p) == 0 {
-				return 0, nil
-			}
 			if int64(len(p)) > c.left {
 				p = p[:c.left]
 			}
@@ -84,8 +92,12 @@ func (c *ChunkedReader) Read(p []byte) (int, error) {
 			if c.left == 0 {
 				c.state = stateDataEnd
 			}
-			if n == 0 && err != nil {
-				return 0, c.fail(err)
+			if err != nil {
+				// Deliver the data now and the (sticky) error next time.
+				err = c.fail(err)
+				if n == 0 {
+					return 0, err
+				}
 			}
 			return n, nil
 		default:
@@ -138,19 +150,19 @@ const (
 // readSize reads one chunk line: chunk-size [chunk-ext] CRLF. It scans the
 // line as it streams out of br, so a line longer than br's buffer is fine
 // and nothing is copied.
-func (c *ChunkedReader) readSize() (int64, error) {
+func (c *ChunkedReader) readSize() (size int64, lineLen int, _ error) {
 	var (
-		size   int64
 		digits int
 		ext    int
 		st     = lineSize
 	)
 	for {
 		frag, err := c.br.ReadSlice('\n')
+		lineLen += len(frag)
 		for _, b := range frag {
 			if st >= lineExtStart && st <= lineQuotedEnd && b != '\r' {
 				if ext++; ext > maxChunkExtBytes {
-					return 0, c.protoErr(errChunkExtTooLong)
+					return 0, 0, c.protoErr(errChunkExtTooLong)
 				}
 			}
 			switch st {
@@ -158,22 +170,22 @@ func (c *ChunkedReader) readSize() (int64, error) {
 				switch {
 				case isHex(b):
 					if digits == maxChunkSizeDigits || size > (1<<63-1)>>4 {
-						return 0, c.protoErr(errChunkSize)
+						return 0, 0, c.protoErr(errChunkSize)
 					}
 					digits++
 					size = size<<4 | int64(unhex(b))
 				case digits == 0:
-					return 0, c.protoErr(errChunkSize)
+					return 0, 0, c.protoErr(errChunkSize)
 				case b == ';':
 					st, ext = lineExtStart, 1
 				case b == '\r':
 					st = lineLF
 				default:
-					return 0, c.protoErr(errChunkSize)
+					return 0, 0, c.protoErr(errChunkSize)
 				}
 			case lineExtStart:
 				if !isTchar(b) {
-					return 0, c.protoErr(errChunkExt)
+					return 0, 0, c.protoErr(errChunkExt)
 				}
 				st = lineExtName
 			case lineExtName, lineValToken:
@@ -186,7 +198,7 @@ func (c *ChunkedReader) readSize() (int64, error) {
 				case b == '\r':
 					st = lineLF
 				default:
-					return 0, c.protoErr(errChunkExt)
+					return 0, 0, c.protoErr(errChunkExt)
 				}
 			case lineValStart:
 				switch {
@@ -195,7 +207,7 @@ func (c *ChunkedReader) readSize() (int64, error) {
 				case isTchar(b):
 					st = lineValToken
 				default:
-					return 0, c.protoErr(errChunkExt)
+					return 0, 0, c.protoErr(errChunkExt)
 				}
 			case lineQuoted:
 				// qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
@@ -205,11 +217,11 @@ func (c *ChunkedReader) readSize() (int64, error) {
 				case b == '\\':
 					st = lineQuotedEsc
 				case !isValueByte(b):
-					return 0, c.protoErr(errChunkExt)
+					return 0, 0, c.protoErr(errChunkExt)
 				}
 			case lineQuotedEsc:
 				if !isValueByte(b) {
-					return 0, c.protoErr(errChunkExt)
+					return 0, 0, c.protoErr(errChunkExt)
 				}
 				st = lineQuoted
 			case lineQuotedEnd:
@@ -219,27 +231,27 @@ func (c *ChunkedReader) readSize() (int64, error) {
 				case '\r':
 					st = lineLF
 				default:
-					return 0, c.protoErr(errChunkExt)
+					return 0, 0, c.protoErr(errChunkExt)
 				}
 			case lineLF:
 				if b != '\n' {
-					return 0, c.protoErr(errChunkSize)
+					return 0, 0, c.protoErr(errChunkSize)
 				}
 				st = lineDone
 			default: // lineDone: ReadSlice stops at '\n', so nothing follows
-				return 0, c.protoErr(errChunkSize)
+				return 0, 0, c.protoErr(errChunkSize)
 			}
 		}
 		if st == lineDone {
-			return size, nil
+			return size, lineLen, nil
 		}
 		if err == nil {
 			// A '\n' that did not end a CRLF (the scanner rejects bare CR
 			// and bare LF alike, so this is unreachable but kept safe).
-			return 0, c.protoErr(errChunkSize)
+			return 0, 0, c.protoErr(errChunkSize)
 		}
 		if err != bufio.ErrBufferFull {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 }

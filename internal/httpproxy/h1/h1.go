@@ -1,6 +1,9 @@
 package h1
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 const (
 	// DefaultMaxHeaderBytes is the default Limits.MaxHeaderBytes.
@@ -14,6 +17,9 @@ const (
 	maxEmptyLines = 4
 	// maxChunkExtBytes bounds the chunk extensions of one chunk line.
 	maxChunkExtBytes = 4096
+	// maxChunkOverhead bounds the framing bytes a chunked body may carry
+	// beyond 16 per chunk plus twice its data, as net/http does.
+	maxChunkOverhead = 16 << 10
 	// maxChunkSizeDigits bounds the hex digits of a chunk size; 16 is the
 	// most an int64 can need, so more can only be padding or an attack.
 	maxChunkSizeDigits = 16
@@ -103,6 +109,7 @@ const (
 	errChunkExt
 	errChunkExtTooLong
 	errChunkData
+	errChunkOverhead
 	errTrailerField
 	errTrailersTooLarge
 	errTooManyTrailers
@@ -177,6 +184,8 @@ func (c errCode) msg() string {
 		return "h1: chunk extensions too long"
 	case errChunkData:
 		return "h1: chunk data not followed by CRLF"
+	case errChunkOverhead:
+		return "h1: chunked body has too much framing for its data"
 	case errTrailerField:
 		return "h1: forbidden trailer field"
 	case errTrailersTooLarge:
@@ -244,33 +253,40 @@ func hasPrefixFold(b []byte, p string) bool {
 	return len(b) >= len(p) && equalFold(b[:len(p)], p)
 }
 
-// Character classes as 128-bit masks (lo: bytes 0-63, hi: 64-127), so the
-// tables are constants rather than mutable package state.
+// charClass holds one bit per class for every byte value. A constant
+// string indexed by a byte needs no bounds check and cannot be modified,
+// which a [256]bool table could be; TestCharClass derives it from the RFC
+// definitions.
+const charClass = "" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x03\x00\x01\x03\x01\x03\x03\x02\x02\x03\x03\x02\x03\x03\x00" +
+	"\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x00\x02\x00\x02\x00\x00" +
+	"\x00\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03" +
+	"\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x00\x00\x00\x01\x03" +
+	"\x01\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03" +
+	"\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x03\x00\x01\x00\x03\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" +
+	"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+
 const (
-	digitLo = (1<<10 - 1) << '0'
-	alphaHi = (1<<26-1)<<('A'-64) | (1<<26-1)<<('a'-64)
-
-	// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-	//         "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-	tcharLo = digitLo | 1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' |
-		1<<'*' | 1<<'+' | 1<<'-' | 1<<'.'
-	tcharHi = alphaHi | 1<<('^'-64) | 1<<('_'-64) | 1<<('`'-64) | 1<<('|'-64) |
-		1<<('~'-64)
-
-	// reg-name without pct-encoded: unreserved / sub-delims.
-	regNameLo = digitLo | 1<<'-' | 1<<'.' | 1<<'!' | 1<<'$' | 1<<'&' | 1<<'\'' |
-		1<<'(' | 1<<')' | 1<<'*' | 1<<'+' | 1<<',' | 1<<';' | 1<<'='
-	regNameHi = alphaHi | 1<<('_'-64) | 1<<('~'-64)
+	// classTchar: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+	// "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+	classTchar = 1 << iota
+	// classRegName: reg-name bytes without pct-encoded, that is
+	// unreserved / sub-delims.
+	classRegName
 )
 
-func inClass(c byte, lo, hi uint64) bool {
-	if c < 64 {
-		return lo&(1<<c) != 0
-	}
-	return c < 128 && hi&(1<<(c-64)) != 0
-}
+func isTchar(c byte) bool { return charClass[c]&classTchar != 0 }
 
-func isTchar(c byte) bool { return inClass(c, tcharLo, tcharHi) }
+func isRegName(c byte) bool { return charClass[c]&classRegName != 0 }
 
 func isToken(b []byte) bool {
 	if len(b) == 0 {
@@ -293,13 +309,37 @@ func isHex(c byte) bool { return c-'0' < 10 || (c|0x20)-'a' < 6 }
 // controls and DEL.
 func isValueByte(c byte) bool { return c >= ' ' && c != 0x7f || c == '\t' }
 
-func validValue(v []byte) bool {
-	for _, c := range v {
-		if !isValueByte(c) {
-			return false
+// validValue reports whether every byte of v is a value byte.
+func validValue(v []byte) bool { return scanValue(v, 0) == len(v) }
+
+// scanValue returns the index of the first byte from i on that may not
+// appear in a field value, or len(b). Values are most of a head, so it checks
+// eight bytes at a time: a word with no byte below 0x20 and no DEL is all
+// valid (obs-text included), and only a word that may hold a bad byte, or
+// just an HTAB, is looked at bytewise.
+func scanValue(b []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for {
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			del := w ^ (0x7f * ones)
+			if ((w-0x20*ones)&^w|(del-ones)&^del)&highs != 0 {
+				break
+			}
+			i += 8
+		}
+		for end := min(i+8, len(b)); i < end; i++ {
+			if !isValueByte(b[i]) {
+				return i
+			}
+		}
+		if i == len(b) {
+			return i
 		}
 	}
-	return true
 }
 
 func trimOWS(b []byte) []byte {
@@ -357,7 +397,7 @@ func validHostPort(b []byte, portRequired bool) bool {
 		rest = b[end+1:]
 	} else {
 		i := 0
-		for i < len(b) && inClass(b[i], regNameLo, regNameHi) {
+		for i < len(b) && isRegName(b[i]) {
 			i++
 		}
 		if i == 0 {

@@ -12,7 +12,7 @@ import (
 // reports whether any byte of a head was consumed. An I/O error is returned
 // unchanged, except that io.EOF after part of a head becomes
 // io.ErrUnexpectedEOF. Line syntax beyond CRLF endings is left to the parser.
-func readHead(br *bufio.Reader, buf []byte, max int, skipEmpty bool, startTooLong errCode) (head []byte, partial bool, code errCode, err error) {
+func readHead(br *bufio.Reader, buf []byte, limit int, skipEmpty bool, startTooLong errCode) (head []byte, partial bool, code errCode, err error) {
 	buf = buf[:0]
 	if skipEmpty {
 		for i := 0; ; i++ {
@@ -31,12 +31,12 @@ func readHead(br *bufio.Reader, buf []byte, max int, skipEmpty bool, startTooLon
 	}
 
 	// Fast path: the whole head is usually already buffered, so find its end
-	// and copy it in one go. Looking no further than max+2 bytes keeps an
+	// and copy it in one go. Looking no further than limit+2 bytes keeps an
 	// oversized head on the slow path, which reports it precisely.
 	if n := br.Buffered(); n >= 4 {
 		b, _ := br.Peek(n)
-		if len(b) > max+2 {
-			b = b[:max+2]
+		if len(b) > limit+2 {
+			b = b[:limit+2]
 		}
 		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
 			buf = append(buf, b[:i+4]...)
@@ -45,17 +45,17 @@ func readHead(br *bufio.Reader, buf []byte, max int, skipEmpty bool, startTooLon
 		}
 	}
 
-	buf, code, err = readLines(br, buf, max, startTooLong, errHeadTooLarge)
+	buf, code, err = readLines(br, buf, limit, startTooLong, errHeadTooLarge)
 	return buf, len(buf) > 0, code, err
 }
 
 // readLines appends CRLF-terminated lines from br to buf until it has
 // appended an empty line. If startCode is not errOK, the first line is a
 // start line: it may not be the empty line (the parser rejects it) and, when
-// longer than max, yields startCode. Otherwise the lines before the empty
-// one may total at most max bytes, else tooLarge. buf never grows beyond
-// max+2 bytes.
-func readLines(br *bufio.Reader, buf []byte, max int, startCode, tooLarge errCode) ([]byte, errCode, error) {
+// longer than limit, yields startCode. Otherwise the lines before the empty
+// one may total at most limit bytes, else tooLarge. buf never grows beyond
+// limit+2 bytes.
+func readLines(br *bufio.Reader, buf []byte, limit int, startCode, tooLarge errCode) ([]byte, errCode, error) {
 	lineStart := len(buf)
 	base := lineStart
 	for {
@@ -65,7 +65,7 @@ func readLines(br *bufio.Reader, buf []byte, max int, startCode, tooLarge errCod
 		if !isStart {
 			over = tooLarge
 		}
-		if len(buf)+len(frag)-base > max+2 {
+		if len(buf)+len(frag)-base > limit+2 {
 			return buf, over, nil
 		}
 		buf = append(buf, frag...)
@@ -79,7 +79,7 @@ func readLines(br *bufio.Reader, buf []byte, max int, startCode, tooLarge errCod
 			}
 			// Mid-line: fail as soon as the line cannot fit, unless it may
 			// still become the final empty line.
-			if len(buf)-base > max && (isStart || len(line) != 1 || line[0] != '\r') {
+			if len(buf)-base > limit && (isStart || len(line) != 1 || line[0] != '\r') {
 				return buf, over, nil
 			}
 			continue
@@ -90,7 +90,7 @@ func readLines(br *bufio.Reader, buf []byte, max int, startCode, tooLarge errCod
 		if len(line) == 2 && !isStart {
 			return buf, errOK, nil
 		}
-		if len(buf)-base > max {
+		if len(buf)-base > limit {
 			return buf, over, nil
 		}
 		if len(line) == 2 {
@@ -134,51 +134,60 @@ func parseFields(b []byte, used int, lim Limits, mode fieldMode, hs []Header, co
 		tooLarge, tooMany = errTrailersTooLarge, errTooManyTrailers
 	}
 	n := 0
+	// One pass per line: the name scan stops at the colon, and the value
+	// scan at the first byte a value may not hold, which for a valid line
+	// is the CR of its CRLF. There is no separate search for line ends.
 	for {
-		nl := bytes.IndexByte(b, '\n')
-		if nl < 0 {
+		i := 0
+		for i < len(b) && isTchar(b[i]) {
+			i++
+		}
+		if i == len(b) {
 			return hs, conn, errHeadEnd
 		}
-		if nl == 0 || b[nl-1] != '\r' {
-			return hs, conn, errLineEnding
-		}
-		line := b[:nl-1]
-		b = b[nl+1:]
-		if len(line) == 0 {
-			if len(b) != 0 {
-				return hs, conn, errHeadEnd
+		if i == 0 || b[i] != ':' {
+			switch c := b[i]; {
+			case i == 0 && c == '\r' && len(b) >= 2 && b[1] == '\n':
+				if len(b) != 2 {
+					return hs, conn, errHeadEnd // bytes after the empty line
+				}
+				return hs, conn, errOK
+			case i == 0 && (c == ' ' || c == '\t'):
+				return hs, conn, errObsFold
+			case c == '\n':
+				return hs, conn, errLineEnding
 			}
-			return hs, conn, errOK
-		}
-		used += nl + 1
-		if used > lim.MaxHeaderBytes {
-			return hs, conn, tooLarge
+			return hs, conn, errFieldName
 		}
 		if n == lim.MaxHeaders {
 			return hs, conn, tooMany
 		}
 		n++
 
-		i := 0
-		for i < len(line) && isTchar(line[i]) {
-			i++
+		name := b[:i]
+		j := i + 1
+		for j < len(b) && (b[j] == ' ' || b[j] == '\t') {
+			j++
 		}
-		if i == 0 || i == len(line) || line[i] != ':' {
-			if line[0] == ' ' || line[0] == '\t' {
-				return hs, conn, errObsFold
-			}
-			return hs, conn, errFieldName
+		vstart := j
+		j = scanValue(b, j)
+		switch {
+		case j+1 >= len(b):
+			return hs, conn, errHeadEnd
+		case b[j] == '\n':
+			return hs, conn, errLineEnding
+		case b[j] != '\r' || b[j+1] != '\n':
+			return hs, conn, errFieldValue // NUL, a bare CR, another control or DEL
 		}
-		name, v := line[:i], line[i+1:]
-		for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-			v = v[1:]
+		used += j + 2
+		if used > lim.MaxHeaderBytes {
+			return hs, conn, tooLarge
 		}
+		v := b[vstart:j]
 		for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
 			v = v[:len(v)-1]
 		}
-		if !validValue(v) {
-			return hs, conn, errFieldValue
-		}
+		b = b[j+2:]
 		hs = append(hs, Header{Name: name, Value: v})
 
 		var code errCode

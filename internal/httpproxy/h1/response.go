@@ -76,7 +76,8 @@ func (f Framing) String() string {
 // and 304 response, has no body; otherwise a final chunked coding means
 // Chunked, another Transfer-Encoding means UntilClose, Content-Length means
 // Length, and nothing means UntilClose. The int64 is the body length for
-// Length, 0 for NoBody and -1 otherwise.
+// Length, 0 for NoBody and -1 otherwise. A 2xx answer to CONNECT starts a
+// tunnel instead; the caller handles that before asking for the framing.
 func (r *Response) Framing(headRequest bool) (Framing, int64) {
 	switch {
 	case headRequest || r.Status < 200 || r.Status == 204 || r.Status == 304:

@@ -1,0 +1,25 @@
+package app_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves goroutines behind: every
+// listener, tunnel, health probe and sweeper must stop on Shutdown.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	// Keep-alive connections of the tests' own HTTP clients are not ours.
+	http.DefaultClient.CloseIdleConnections()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
