@@ -211,10 +211,7 @@ func (c *conn) handle(fe *snapshot.Frontend) bool {
 		c.errorResponse(405, "CONNECT is not supported", true)
 		return false
 	}
-	target, host := originForm(req.Target), req.Host
-	if auth := authority(req.Target); auth != nil {
-		host = auth
-	}
+	target, host := originForm(req.Target), req.Authority()
 	be := fe.Route(host, req.Path(), c)
 	if be == nil {
 		return c.errorResponse(404, "no route for this host and path", req.HasBody())
@@ -806,21 +803,6 @@ func originForm(target []byte) []byte {
 		return rest[i:]
 	}
 	return []byte{'/'}
-}
-
-// authority returns the host of an absolute-form target, nil otherwise.
-func authority(target []byte) []byte {
-	rest, ok := cutScheme(target)
-	if !ok {
-		return nil
-	}
-	if i := bytes.IndexAny(rest, "/?"); i >= 0 {
-		rest = rest[:i]
-	}
-	if i := bytes.LastIndexByte(rest, '@'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	return rest
 }
 
 func cutScheme(target []byte) ([]byte, bool) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -80,7 +81,7 @@ func BenchmarkParseRequest(b *testing.B) {
 	reportCPU(b, start)
 }
 
-// BenchmarkReadRequestOneByte measures the slow path, where the head arrives
+// BenchmarkReadRequestSlowPath measures the slow path, where the head arrives
 // in pieces and is assembled line by line.
 func BenchmarkReadRequestSlowPath(b *testing.B) {
 	src := []byte(benchRequest)
@@ -169,6 +170,24 @@ func BenchmarkChunkedWriter(b *testing.B) {
 			_, _ = cw.Write(chunk)
 		}
 		_ = cw.Close(nil)
+	}
+	reportCPU(b, start)
+}
+
+// BenchmarkNetHTTPReadRequest is the baseline h1 replaces: the same request
+// through http.ReadRequest.
+func BenchmarkNetHTTPReadRequest(b *testing.B) {
+	src := []byte(benchRequest)
+	rd := bytes.NewReader(src)
+	br := bufio.NewReader(rd)
+	b.ReportAllocs()
+	start := cpuTime()
+	for b.Loop() {
+		rd.Reset(src)
+		br.Reset(rd)
+		if _, err := http.ReadRequest(br); err != nil {
+			b.Fatal(err)
+		}
 	}
 	reportCPU(b, start)
 }

@@ -17,8 +17,8 @@ const (
 
 // ChunkedReader decodes a chunked body (RFC 9112 §7.1) strictly from a
 // bufio.Reader, leaving br positioned just after the body. It is reusable
-// through Reset and allocates nothing after its trailer buffers have grown.
-// Not safe for concurrent use.
+// through Reset, which must precede the first Read, and allocates nothing
+// after its trailer buffers have grown. Not safe for concurrent use.
 type ChunkedReader struct {
 	br       *bufio.Reader
 	lim      Limits

@@ -319,3 +319,44 @@ func TestChunkedOverhead(t *testing.T) {
 		t.Errorf("extensions on 4 KiB chunks: %v", err)
 	}
 }
+
+// dataErrReader returns its data and err from the same Read call once the
+// data is down to its last part, as a connection can at a deadline.
+type dataErrReader struct {
+	data []byte
+	err  error
+}
+
+func (d *dataErrReader) Read(p []byte) (int, error) {
+	n := copy(p, d.data)
+	d.data = d.data[n:]
+	if len(d.data) == 0 {
+		return n, d.err
+	}
+	return n, nil
+}
+
+func TestChunkedReaderDataThenError(t *testing.T) {
+	timeout := errors.New("deadline")
+	body := "40\r\n" + strings.Repeat("d", 40)
+	br := bufio.NewReaderSize(&dataErrReader{data: []byte(body), err: timeout}, 16)
+	var cr ChunkedReader
+	cr.Reset(br, DefaultLimits())
+	var got []byte
+	buf := make([]byte, 64)
+	var err error
+	for range 10 {
+		var n int
+		n, err = cr.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if err != timeout || string(got) != strings.Repeat("d", 40) {
+		t.Errorf("read %q then %v; want 40 bytes then the deadline error", got, err)
+	}
+	if _, again := cr.Read(buf); again != timeout {
+		t.Errorf("error not sticky: %v", again)
+	}
+}

@@ -16,9 +16,12 @@
 // # Strictness policy
 //
 // The codec accepts a strict subset of what RFC 9112 permits and of what
-// net/http accepts (a differential fuzz target checks the latter), because a
-// proxy that is more lenient than the server behind it is how request smuggling
-// happens. Anything ambiguous is rejected, never repaired:
+// net/http accepts, because a proxy that is more lenient than the server
+// behind it is how request smuggling happens. Differential tests and fuzz
+// targets check the latter; the one deliberate exception is a
+// Transfer-Encoding other than a single "chunked" field (say "gzip, chunked"),
+// which RFC 9112 allows and net/http refuses outright. Anything ambiguous is
+// rejected, never repaired:
 //
 //   - Lines end in CRLF; a bare CR or bare LF anywhere is an error.
 //   - The request line is token SP visible-ASCII SP "HTTP/1.1" or "HTTP/1.0",
@@ -44,7 +47,10 @@
 //     or Trailer.
 //   - Chunk sizes are 1 to 16 hex digits with no sign, prefix or whitespace;
 //     extensions follow the RFC grammar with no whitespace and at most 4096
-//     bytes per chunk line; chunk data must be followed by exactly CRLF.
+//     bytes per chunk line; chunk data must be followed by exactly CRLF. As
+//     in net/http, a body may carry at most 16 KiB of framing beyond 16
+//     bytes per chunk plus twice its data, so extensions cannot turn a few
+//     bytes of data into megabytes to scan.
 //
 // Request errors carry the status the proxy should answer (400, 414, 431 or
 // 505); every response error carries 502; every chunked-body error carries 400.
