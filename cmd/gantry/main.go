@@ -64,12 +64,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 type logFlags struct {
 	level, format string
 	drain         time.Duration
+	pprof         string
 }
 
 func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&l.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long connections in flight may take to finish")
+	fs.StringVar(&l.pprof, "pprof", "", "serve the Go profiler on this address (e.g. 127.0.0.1:6060), for debugging")
 }
 
 func parse(fs *flag.FlagSet, args []string) int {
@@ -143,6 +145,12 @@ func serve(lf logFlags, stderr io.Writer, start func(context.Context, app.RunOpt
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if lf.pprof != "" {
+		if err := telemetry.ServePprof(ctx, lf.pprof, log); err != nil {
+			fmt.Fprintln(stderr, "gantry: --pprof:", err)
+			return 2
+		}
+	}
 	if err := start(ctx, app.RunOptions{Log: log, DrainTimeout: lf.drain}); err != nil {
 		fmt.Fprintln(stderr, "gantry:", err)
 		return 1
