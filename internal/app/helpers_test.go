@@ -110,8 +110,13 @@ func httpConfig(port int, bs ...*backend) *config.Config {
 // startDataplane applies cfg to a new data plane that is shut down with the test.
 func startDataplane(t testing.TB, cfg *config.Config) *app.Dataplane {
 	t.Helper()
+	return startDataplaneDrain(t, cfg, 5*time.Second)
+}
+
+func startDataplaneDrain(t testing.TB, cfg *config.Config, drain time.Duration) *app.Dataplane {
+	t.Helper()
 	d := app.NewDataplane(testLog(t))
-	d.SetDrainTimeout(5 * time.Second)
+	d.SetDrainTimeout(drain)
 	if err := d.Apply(cfg); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}

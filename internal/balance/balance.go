@@ -17,6 +17,7 @@ package balance
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 
@@ -126,4 +127,22 @@ type counter struct {
 	_ [64]byte
 	n atomic.Uint64
 	_ [56]byte
+}
+
+// PickUntried picks an available endpoint that is not in tried, or nil. A
+// policy that keeps returning a tried endpoint (first, or the only one up)
+// gets n chances, n being the number of endpoints of the backend. Used to
+// try another server after a failed connect. On the hot path only after a
+// failure; no allocation.
+func PickUntried(p Picker, n int, tried []*upstream.Endpoint) *upstream.Endpoint {
+	for range max(1, n) {
+		ep := p.Pick()
+		if ep == nil {
+			return nil
+		}
+		if !slices.Contains(tried, ep) {
+			return ep
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -26,6 +27,7 @@ func (c *conn) serveH2() {
 	if fe == nil {
 		return
 	}
+	c.lc.SetIdle(true) // until a stream starts
 	c.s.h2.ServeConn(&prefixConn{Conn: c.raw, r: c.br}, &http2.ServeConnOpts{
 		Handler:    &h2Handler{s: c.s, lc: c.lc, ip: c.ip},
 		BaseConfig: &http.Server{IdleTimeout: fe.TimeoutClient, ReadHeaderTimeout: fe.TimeoutHTTPRequest},
@@ -45,6 +47,9 @@ type h2Handler struct {
 	s  *Server
 	lc *listener.Conn
 	ip string
+	// active counts streams in flight; with none, the connection is idle
+	// and a draining listener may close it.
+	active atomic.Int64
 }
 
 // httpHeaders implements route.Headers over an http.Header.
@@ -59,6 +64,18 @@ func (h httpHeaders) Get(name string) ([]byte, bool) {
 }
 
 func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.active.Add(1) == 1 {
+		h.lc.SetIdle(false)
+	}
+	defer func() {
+		if h.active.Add(-1) == 0 {
+			h.lc.SetIdle(true)
+		}
+	}()
+	if r.Method == http.MethodConnect {
+		http.Error(w, "CONNECT is not supported", http.StatusMethodNotAllowed)
+		return
+	}
 	snap := h.s.snaps.Load()
 	fe := snap.Frontend(h.lc.Listener().Addr)
 	if fe == nil || fe.Protocol != config.ProtocolHTTP {
@@ -141,7 +158,7 @@ func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe
 			c.cw.Reset(c.ubw)
 			dst = &c.cw
 		}
-		_, err := io.CopyBuffer(dst, r.Body, buf[:])
+		err := copyRefreshing(dst, r.Body, buf[:], uc, be.TimeoutServer)
 		h.s.bufs.Put(buf)
 		if err == nil && req.Chunked {
 			err = c.cw.Close(nil)
@@ -211,11 +228,33 @@ func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe
 			hdr.Add(http.TrailerPrefix+string(t.Name), string(t.Value))
 		}
 	}
-	if framing != h1.UntilClose && !resp.Close && !ep.Removed() && uc.R.Buffered() == 0 && ep.Idle.Put(uc) {
-		return nil
+	if framing != h1.UntilClose && !resp.Close && uc.R.Buffered() == 0 {
+		release(ep, uc)
+	} else {
+		uc.Close()
 	}
-	uc.Close()
 	return nil
+}
+
+// copyRefreshing copies src to dst, giving each write to uc a fresh
+// deadline: an upload may take longer than timeout_server as long as the
+// server keeps reading.
+func copyRefreshing(dst io.Writer, src io.Reader, buf []byte, uc *upstream.Conn, timeout time.Duration) error {
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			uc.SetWriteDeadline(time.Now().Add(timeout))
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (h *h2Handler) copyBody(w http.ResponseWriter, body io.Reader, uc *upstream.Conn, be *snapshot.Backend) error {

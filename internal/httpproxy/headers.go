@@ -101,13 +101,15 @@ func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snap
 	xff, fwd := false, false
 	for i := range req.Headers {
 		h := &req.Headers[i]
+		// The codec refuses a Connection header that names Host or the
+		// framing fields, so this never drops those.
+		if req.Nominated(h.Name) {
+			continue
+		}
 		switch classify(h.Name) {
 		case fieldForward:
 			if len(h.Name) == 4 && h1.EqualFold(h.Name, "host") {
 				continue // written first, from u.host
-			}
-			if req.Nominated(h.Name) {
-				continue
 			}
 			dst = appendField(dst, h.Name, h.Value)
 		case fieldXFF:
@@ -128,7 +130,11 @@ func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snap
 			}
 		case fieldFraming:
 			if req.Chunked && len(h.Name) == 17 {
-				dst = appendField(dst, h.Name, h.Value)
+				// Lower-cased, so a lenient server cannot read "Chunked"
+				// differently from gantry.
+				dst = append(dst, "Transfer-Encoding: "...)
+				dst = appendLower(dst, h.Value)
+				dst = append(dst, '\r', '\n')
 			}
 		}
 	}
@@ -172,6 +178,17 @@ func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snap
 		dst = append(dst, '\r', '\n')
 	}
 	return append(dst, '\r', '\n')
+}
+
+// appendLower appends b in ASCII lower case.
+func appendLower(dst, b []byte) []byte {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // appendValues appends the values of every field named name, comma separated.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
@@ -239,5 +240,53 @@ func TestProxyEndToEndAllocs(t *testing.T) {
 	})
 	if avg > 0.5 {
 		t.Fatalf("%.2f allocations per proxied request, want 0", avg)
+	}
+}
+
+func TestAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 3)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	dial := func() (net.Conn, net.Conn) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, <-accepted
+	}
+	c, s := dial()
+	defer c.Close()
+	if !alive(c) {
+		t.Fatal("an open, quiet connection is not alive")
+	}
+	s.Close()
+	waitClosed := time.Now().Add(2 * time.Second)
+	for alive(c) && time.Now().Before(waitClosed) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if alive(c) {
+		t.Fatal("a connection the server closed is still alive")
+	}
+	c2, s2 := dial()
+	defer c2.Close()
+	defer s2.Close()
+	s2.Write([]byte("x")) // bytes nobody asked for: out of step
+	for alive(c2) && time.Now().Before(waitClosed) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if alive(c2) {
+		t.Fatal("a connection with unsolicited bytes is alive")
 	}
 }

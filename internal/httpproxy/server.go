@@ -16,6 +16,7 @@ package httpproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 
+	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
@@ -46,6 +48,8 @@ const (
 	// expectWait is how long gantry waits for an upstream's 100 Continue
 	// before sending the body anyway (as curl does).
 	expectWait = time.Second
+	// maxInterim bounds the 1xx responses relayed before a final one.
+	maxInterim = 8
 	// staleAfter is how long a pooled connection may idle before it is
 	// checked for a close by the server before reuse.
 	staleAfter = time.Second
@@ -99,6 +103,12 @@ type conn struct {
 	cr   h1.ChunkedReader
 	cw   h1.ChunkedWriter
 	u    upstreamRequest
+	// noReuse is set when the upstream connection of the current request
+	// is out of step (a body was announced but not sent).
+	noReuse bool
+	// linger is set when the client connection closes with bytes it sent
+	// that were not read; see lingerClose.
+	linger bool
 }
 
 // Serve handles one client connection of an HTTP frontend until it closes.
@@ -118,6 +128,24 @@ func (s *Server) Serve(lc *listener.Conn) {
 		s.conns.Put(c)
 	}()
 	c.serve()
+	c.lingerClose()
+}
+
+// lingerClose gives the client time to read a response sent while it was
+// still sending (an error before its body was read): closing a socket with
+// unread input sends a reset, which can destroy the response in flight. As
+// net/http does, it half-closes and discards input for a short while.
+func (c *conn) lingerClose() {
+	if !c.linger {
+		return
+	}
+	c.linger = false
+	tc, ok := c.raw.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	c.raw.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	io.CopyN(io.Discard, c.raw, 256<<10)
 }
 
 func clientIP(a net.Addr) string {
@@ -167,9 +195,11 @@ func (c *conn) serve() {
 			c.serveH2()
 			return
 		}
-		// The request starts now: use the newest snapshot.
-		if fe = c.frontend(); fe == nil {
-			return
+		// The request starts now: use the newest snapshot. If the frontend
+		// was removed meanwhile, this request still gets an answer from
+		// the one it arrived on (and the draining closes the connection).
+		if nfe := c.frontend(); nfe != nil {
+			fe = nfe
 		}
 		c.raw.SetReadDeadline(time.Now().Add(fe.TimeoutHTTPRequest))
 		c.req.Reset()
@@ -207,7 +237,7 @@ func (c *conn) requestError(err error) {
 // connection stays open.
 func (c *conn) handle(fe *snapshot.Frontend) bool {
 	req := &c.req
-	if h1.EqualFold(req.Method, "CONNECT") {
+	if string(req.Method) == "CONNECT" {
 		c.errorResponse(405, "CONNECT is not supported", true)
 		return false
 	}
@@ -215,9 +245,6 @@ func (c *conn) handle(fe *snapshot.Frontend) bool {
 	be := fe.Route(host, req.Path(), c)
 	if be == nil {
 		return c.errorResponse(404, "no route for this host and path", req.HasBody())
-	}
-	if host == nil {
-		host = []byte(be.Name)
 	}
 	c.u = upstreamRequest{target: target, host: host, clientIP: c.ip,
 		upgrade: req.ConnUpgrade && len(req.Upgrade) > 0 && !h1.EqualFold(req.Upgrade, "h2c")}
@@ -299,17 +326,27 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 		c.br.Discard(int(req.ContentLength))
 	}
 	c.resp.Reset()
+	c.noReuse = false
 	bodySent := inline || !req.HasBody()
 	if !bodySent && req.Expect100 {
 		// Let the server answer the Expect first: relay its 100 Continue,
-		// or its final answer without sending the body at all.
+		// or its final answer without sending the body at all. Waiting
+		// for the first byte only (not a whole head) means a timeout
+		// never loses part of a response.
 		uc.SetReadDeadline(time.Now().Add(expectWait))
-		c.resp.Reset()
-		err := h1.ReadResponse(uc.R, &c.resp, upstreamLimits)
+		_, err := uc.R.Peek(1)
 		uc.SetDeadline(time.Now().Add(be.TimeoutServer))
+		if err == nil {
+			c.resp.Reset()
+			err = h1.ReadResponse(uc.R, &c.resp, upstreamLimits)
+		} else if isTimeout(err) {
+			err = nil // no answer yet: send the body anyway
+		}
 		switch {
+		case err == nil && c.resp.Status == 0:
 		case err == nil && c.resp.Status == 100:
 			c.resp.Reset()
+			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
 			c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if c.bw.Flush() != nil {
 				uc.Close()
@@ -317,24 +354,39 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 			}
 		case err == nil:
 			// A final answer: the client's body stays unread, so the
-			// client connection closes after it.
+			// client connection closes after it, and the server's, which
+			// still expects the announced body, is never reused.
+			c.noReuse = true
+			c.linger = true
 			return c.relay(fe, be, ep, uc, false, false)
-		case !isTimeout(err):
+		default:
 			uc.Close()
 			ep.CountFailure()
 			return c.errorResponse(502, "invalid response from the server", true)
-		default:
-			c.resp.Reset() // no answer yet: send the body anyway
 		}
 	}
 	if !bodySent {
-		if err := c.sendBody(fe, be, uc, chunking, first); err != nil {
-			uc.Close()
+		if err, upstreamSide := c.sendBody(fe, be, uc, chunking, first); err != nil {
 			var perr *h1.Error
 			if errors.As(err, &perr) {
+				uc.Close()
 				return c.errorResponse(perr.Status, perr.Msg, true)
 			}
-			return false
+			if !upstreamSide {
+				uc.Close()
+				return false
+			}
+			// The server stopped reading the body: it may have answered
+			// early (413, 401) before closing. Relay that answer.
+			c.noReuse, c.linger = true, true
+			uc.SetReadDeadline(time.Now().Add(time.Second))
+			c.resp.Reset()
+			if h1.ReadResponse(uc.R, &c.resp, upstreamLimits) != nil {
+				uc.Close()
+				ep.CountFailure()
+				return c.errorResponse(502, "the server stopped reading the request body", true)
+			}
+			return c.relay(fe, be, ep, uc, false, false)
 		}
 	}
 	return c.relay(fe, be, ep, uc, reused && bodySent && replayable(req), true)
@@ -346,13 +398,17 @@ func replayable(req *h1.Request) bool {
 	if req.HasBody() {
 		return false
 	}
-	m := req.Method
-	return h1.EqualFold(m, "GET") || h1.EqualFold(m, "HEAD") || h1.EqualFold(m, "OPTIONS") || h1.EqualFold(m, "TRACE")
+	switch string(req.Method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	return false
 }
 
 // sendBody streams the request body from the client to uc. When started,
 // the chunked reader is already positioned and first holds the data it read.
-func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, started bool, first []byte) error {
+// upstreamSide tells whether an error came from writing to the server.
+func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, started bool, first []byte) (err error, upstreamSide bool) {
 	req := &c.req
 	if !req.Chunked {
 		buf := c.s.bufs.Get().(*[copyBufSize]byte)
@@ -363,20 +419,20 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 			if n > 0 {
 				uc.SetWriteDeadline(time.Now().Add(be.TimeoutServer))
 				if _, werr := uc.Write(buf[:n]); werr != nil {
-					return werr
+					return werr, true
 				}
 				left -= int64(n)
 			}
 			if err != nil {
 				if left > 0 && err == io.EOF {
-					return io.ErrUnexpectedEOF
+					return io.ErrUnexpectedEOF, false
 				}
 				if left > 0 {
-					return err
+					return err, false
 				}
 			}
 		}
-		return nil
+		return nil, false
 	}
 	if !started {
 		c.cr.Reset(c.br, h1.Limits{MaxHeaderBytes: fe.MaxHeaderBytes, MaxHeaders: fe.MaxHeaders})
@@ -385,7 +441,7 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 	c.cw.Reset(c.ubw)
 	if len(first) > 0 {
 		if _, err := c.cw.Write(first); err != nil {
-			return err
+			return err, true
 		}
 	}
 	buf := c.s.bufs.Get().(*[copyBufSize]byte)
@@ -396,11 +452,11 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 		if n > 0 {
 			uc.SetWriteDeadline(time.Now().Add(be.TimeoutServer))
 			if _, werr := c.cw.Write(buf[:n]); werr != nil {
-				return werr
+				return werr, true
 			}
 			if c.br.Buffered() == 0 {
 				if werr := c.ubw.Flush(); werr != nil {
-					return werr
+					return werr, true
 				}
 			}
 		}
@@ -408,13 +464,13 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 			break
 		}
 		if err != nil {
-			return err
+			return err, false
 		}
 	}
 	if err := c.cw.Close(c.cr.Trailers()); err != nil {
-		return err
+		return err, true
 	}
-	return c.ubw.Flush()
+	return c.ubw.Flush(), true
 }
 
 // relay reads the response from uc and writes it to the client. retry
@@ -423,8 +479,8 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 // stays open.
 func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn, retry, keepClient bool) bool {
 	req := &c.req
-	isHead := h1.EqualFold(req.Method, "HEAD")
-	for {
+	isHead := string(req.Method) == "HEAD"
+	for interim := 0; ; interim++ {
 		if c.resp.Status == 0 {
 			uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
 			if err := h1.ReadResponse(uc.R, &c.resp, upstreamLimits); err != nil {
@@ -459,7 +515,13 @@ func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.E
 			return false
 		}
 		if st >= 100 && st < 200 {
+			if interim == maxInterim {
+				uc.Close()
+				ep.CountFailure()
+				return c.errorResponse(502, "too many interim responses from the server", true)
+			}
 			if req.Minor == 1 {
+				c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
 				c.head = appendStatusLine(c.head[:0], st, c.resp.Reason)
 				c.head = appendResponseFields(c.head, &c.resp, false, false)
 				c.head = append(c.head, '\r', '\n')
@@ -523,11 +585,10 @@ func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstre
 	if err == nil {
 		err = c.bw.Flush()
 	}
-	reusable := err == nil && framing != h1.UntilClose && !resp.Close && !ep.Removed()
-	if reusable && uc.R.Buffered() > 0 {
-		reusable = false // bytes beyond the response: the connection is out of step
-	}
-	if !reusable || !ep.Idle.Put(uc) {
+	// Bytes beyond the response mean the connection is out of step.
+	if err == nil && framing != h1.UntilClose && !resp.Close && !c.noReuse && uc.R.Buffered() == 0 {
+		release(ep, uc)
+	} else {
 		uc.Close()
 	}
 	return err == nil && keepClient
@@ -644,6 +705,7 @@ func (c *conn) tunnel(be *snapshot.Backend, uc *upstream.Conn) {
 	h = append(h, c.resp.Upgrade...)
 	h = append(h, "\r\n\r\n"...)
 	c.head = h
+	c.raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.bw.Write(h)
 	if c.bw.Flush() != nil {
 		uc.Close()
@@ -661,6 +723,7 @@ func (c *conn) tunnel(be *snapshot.Backend, uc *upstream.Conn) {
 // by gantry, and reports whether the connection stays open.
 func (c *conn) errorResponse(status int, msg string, closeConn bool) bool {
 	closeConn = closeConn || c.req.Close || c.lc.Draining()
+	c.linger = closeConn
 	h := appendStatusLine(c.head[:0], status, []byte(statusText(status)))
 	h = append(h, "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache\r\nContent-Length: "...)
 	h = strconv.AppendInt(h, int64(len(msg)+1), 10)
@@ -668,7 +731,7 @@ func (c *conn) errorResponse(status int, msg string, closeConn bool) bool {
 		h = append(h, "\r\nConnection: close"...)
 	}
 	h = append(h, "\r\n\r\n"...)
-	if !h1.EqualFold(c.req.Method, "HEAD") {
+	if string(c.req.Method) != "HEAD" {
 		h = append(h, msg...)
 		h = append(h, '\n')
 	}
@@ -713,22 +776,41 @@ func statusText(code int) string {
 // nil conn when nothing could be reached, with the last endpoint tried (nil
 // when none was available).
 func (s *Server) connect(be *snapshot.Backend) (*upstream.Endpoint, *upstream.Conn, bool) {
-	var ep *upstream.Endpoint
-	for range max(1, min(len(be.Endpoints), 3)) {
-		if ep = be.Picker.Pick(); ep == nil {
-			return nil, nil, false
+	var tried [maxConnectAttempts]*upstream.Endpoint
+	var last *upstream.Endpoint
+	for n := 0; n < maxConnectAttempts; {
+		ep := balance.PickUntried(be.Picker, len(be.Endpoints), tried[:n])
+		if ep == nil {
+			break
 		}
-		ep.Begin()
 		if uc := takeIdle(ep); uc != nil {
+			ep.Begin()
 			return ep, uc, true
 		}
 		if uc := s.dial(ep, be); uc != nil {
+			ep.Begin()
 			return ep, uc, false
 		}
 		ep.CountFailure()
-		ep.End()
+		tried[n], last = ep, ep
+		n++
 	}
-	return ep, nil, false
+	return last, nil, false
+}
+
+// maxConnectAttempts bounds the servers tried for one request.
+const maxConnectAttempts = 3
+
+// release returns a finished connection to ep's pool, or closes it when the
+// pool is full or ep left the config (also when that happens during Put).
+func release(ep *upstream.Endpoint, uc *upstream.Conn) {
+	if ep.Removed() || !ep.Idle.Put(uc) {
+		uc.Close()
+		return
+	}
+	if ep.Removed() {
+		ep.Idle.CloseAll()
+	}
 }
 
 // takeIdle returns a pooled connection to ep that the server has not closed.
@@ -771,7 +853,9 @@ func alive(c net.Conn) bool {
 func (s *Server) dial(ep *upstream.Endpoint, be *snapshot.Backend) *upstream.Conn {
 	nc, err := net.DialTimeout("tcp", ep.Addr, be.TimeoutConnect)
 	if err != nil {
-		s.log.Debug("connect failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("connect failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
+		}
 		return nil
 	}
 	ep.CountConn()

@@ -61,7 +61,10 @@ func TestBuild(t *testing.T) {
 
 func TestLiveStateSurvivesRebuild(t *testing.T) {
 	reg := upstream.NewRegistry()
-	s1, _ := Build(cfg(), reg, 1)
+	s1, err := Build(cfg(), reg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ep := s1.Backends()[0].Endpoints[0]
 	ep.Begin()
 	ep.SetState(upstream.StateDown, "test")
@@ -89,7 +92,10 @@ func TestHolder(t *testing.T) {
 	if h.Load() != nil {
 		t.Fatal("empty holder")
 	}
-	s, _ := Build(cfg(), upstream.NewRegistry(), 1)
+	s, err := Build(cfg(), upstream.NewRegistry(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.Store(s)
 	if h.Load() != s {
 		t.Fatal("Load after Store")

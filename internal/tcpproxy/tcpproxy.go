@@ -3,16 +3,20 @@
 //
 // The hot path is one balancer pick and one dial per connection; bytes are
 // copied between unwrapped *net.TCPConn with half-close, which Linux splices.
-// Allocation budget: the SNI peek buffer (pooled) and the dial.
+// Allocation budget per connection: the dial, the tunnel's goroutine and idle
+// watchdog, and with SNI routing the server name (the 16 KiB peek buffer is
+// pooled and returned before the tunnel starts).
 package tcpproxy
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/listener"
 	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/tcpproxy/sni"
@@ -41,10 +45,15 @@ func New(log *slog.Logger) *Proxy {
 func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 	c.SetIdle(false)
 	be := fe.Default
+	var buf *[peekSize]byte
 	var pending []byte
 	if fe.HasRoutes() {
-		buf := p.peeks.Get().(*[peekSize]byte)
-		defer p.peeks.Put(buf)
+		buf = p.peeks.Get().(*[peekSize]byte)
+		defer func() {
+			if buf != nil {
+				p.peeks.Put(buf)
+			}
+		}()
 		c.SetReadDeadline(time.Now().Add(fe.TimeoutClient))
 		name, n, err := sni.Peek(c.Conn, buf[:])
 		c.SetReadDeadline(time.Time{})
@@ -55,21 +64,41 @@ func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 		case errors.Is(err, sni.ErrNotTLS):
 			// Not TLS: only the default backend can take it.
 		default:
-			p.log.Debug("no client hello", "frontend", fe.Name, "remote", c.RemoteAddr(), "err", err)
+			p.debug("no client hello", "frontend", fe.Name, "remote", c.RemoteAddr(), "err", err)
 			return
 		}
 	}
 	if be == nil {
-		p.log.Debug("no backend for connection", "frontend", fe.Name, "remote", c.RemoteAddr())
+		p.debug("no backend for connection", "frontend", fe.Name, "remote", c.RemoteAddr())
 		return
 	}
 	ep, uc := Dial(be)
 	if uc == nil {
-		p.log.Warn("no server available", "backend", be.Name, "remote", c.RemoteAddr())
+		p.debug("no server available", "backend", be.Name, "remote", c.RemoteAddr())
 		return
 	}
 	defer ep.End()
-	Tunnel(c.Conn, uc, pending, nil, be.TimeoutTunnel)
+	if len(pending) > 0 {
+		// Deliver the peeked bytes now and give the 16 KiB buffer back,
+		// rather than holding it for the life of the tunnel.
+		uc.SetWriteDeadline(time.Now().Add(be.TimeoutTunnel))
+		_, err := uc.Write(pending)
+		uc.SetWriteDeadline(time.Time{})
+		p.peeks.Put(buf)
+		buf = nil
+		if err != nil {
+			uc.Close()
+			return
+		}
+	}
+	Tunnel(c.Conn, uc, nil, nil, be.TimeoutTunnel)
+}
+
+// debug logs at debug level; the arguments are not even built otherwise.
+func (p *Proxy) debug(msg string, args ...any) {
+	if p.log.Enabled(context.Background(), slog.LevelDebug) {
+		p.log.Debug(msg, args...)
+	}
 }
 
 // Dial picks an endpoint of be and connects to it, trying other endpoints
@@ -77,20 +106,20 @@ func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 // On success the endpoint's in-flight count is raised: call ep.End when done.
 // It returns nil, nil when no endpoint could be reached.
 func Dial(be *snapshot.Backend) (*upstream.Endpoint, net.Conn) {
-	attempts := min(len(be.Endpoints), 3)
-	for range attempts {
-		ep := be.Picker.Pick()
+	var tried [3]*upstream.Endpoint
+	for n := range len(tried) {
+		ep := balance.PickUntried(be.Picker, len(be.Endpoints), tried[:n])
 		if ep == nil {
 			return nil, nil
 		}
-		ep.Begin()
 		c, err := net.DialTimeout("tcp", ep.Addr, be.TimeoutConnect)
 		if err == nil {
+			ep.Begin()
 			ep.CountConn()
 			return ep, c
 		}
 		ep.CountFailure()
-		ep.End()
+		tried[n] = ep
 	}
 	return nil, nil
 }

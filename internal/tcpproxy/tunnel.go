@@ -33,7 +33,9 @@ func Tunnel(a, b net.Conn, pendingA, pendingB []byte, idle time.Duration) (aToB,
 	}
 	if idle > 0 {
 		w := &watchdog{a: a, b: b, idle: idle, stop: closeBoth}
+		w.mu.Lock() // check reads w.t: it must not run before w.t is set
 		w.t = time.AfterFunc(idle, w.check)
+		w.mu.Unlock()
 		defer w.cancel()
 	}
 	var wg sync.WaitGroup

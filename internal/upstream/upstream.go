@@ -253,11 +253,11 @@ type Conn struct {
 	net.Conn
 	R *bufio.Reader
 
-	idleSince int64 // unix nanoseconds, set by Pool.Put
+	idleSince atomic.Int64 // unix nanoseconds, set by Pool.Put
 }
 
 // IdleSince returns when c was last put in a pool.
-func (c *Conn) IdleSince() time.Time { return time.Unix(0, c.idleSince) }
+func (c *Conn) IdleSince() time.Time { return time.Unix(0, c.idleSince.Load()) }
 
 // Pool is a bounded, lock-free set of idle connections. Get and Put are a few
 // compare-and-swaps on a fixed slot array; on the hot path. The zero value is
@@ -265,6 +265,9 @@ func (c *Conn) IdleSince() time.Time { return time.Unix(0, c.idleSince) }
 type Pool struct {
 	slots [poolSlots]atomic.Pointer[Conn]
 	hint  atomic.Uint32
+	// n approximates the stored connections, so that Get on an empty
+	// pool (every request that then dials) returns without a scan.
+	n atomic.Int32
 }
 
 // poolSlots bounds the idle connections kept per endpoint; more are closed.
@@ -272,10 +275,14 @@ const poolSlots = 256
 
 // Get takes an idle connection, or returns nil if there is none.
 func (p *Pool) Get() *Conn {
+	if p.n.Load() <= 0 {
+		return nil
+	}
 	start := p.hint.Load()
 	for i := uint32(0); i < poolSlots; i++ {
 		s := &p.slots[(start+poolSlots-i)%poolSlots]
 		if c := s.Load(); c != nil && s.CompareAndSwap(c, nil) {
+			p.n.Add(-1)
 			p.hint.Store((start + poolSlots - i) % poolSlots)
 			return c
 		}
@@ -286,12 +293,13 @@ func (p *Pool) Get() *Conn {
 // Put stores an idle connection. It returns false, and the caller must close
 // c, when the pool is full.
 func (p *Pool) Put(c *Conn) bool {
-	c.idleSince = time.Now().UnixNano()
+	c.idleSince.Store(time.Now().UnixNano())
 	start := p.hint.Load()
 	for i := uint32(0); i < poolSlots; i++ {
 		idx := (start + i) % poolSlots
 		s := &p.slots[idx]
 		if s.Load() == nil && s.CompareAndSwap(nil, c) {
+			p.n.Add(1)
 			p.hint.Store(idx)
 			return true
 		}
@@ -315,7 +323,8 @@ func (p *Pool) CloseOlder(t time.Time) {
 	limit := t.UnixNano()
 	for i := range p.slots {
 		s := &p.slots[i]
-		if c := s.Load(); c != nil && c.idleSince < limit && s.CompareAndSwap(c, nil) {
+		if c := s.Load(); c != nil && c.idleSince.Load() < limit && s.CompareAndSwap(c, nil) {
+			p.n.Add(-1)
 			c.Close()
 		}
 	}
@@ -325,6 +334,7 @@ func (p *Pool) CloseOlder(t time.Time) {
 func (p *Pool) CloseAll() {
 	for i := range p.slots {
 		if c := p.slots[i].Swap(nil); c != nil {
+			p.n.Add(-1)
 			c.Close()
 		}
 	}

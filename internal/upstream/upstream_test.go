@@ -3,6 +3,7 @@ package upstream
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -101,32 +102,41 @@ func TestPool(t *testing.T) {
 	}
 }
 
-// TestPoolConcurrent: no connection is ever handed to two takers.
+// TestPoolConcurrent: no connection is ever handed to two takers at once.
 func TestPoolConcurrent(t *testing.T) {
 	var p Pool
+	owned := map[*Conn]*atomic.Bool{}
+	for range 4 {
+		c := &Conn{Conn: &fakeConn{}}
+		owned[c] = new(atomic.Bool)
+		p.Put(c)
+	}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mine := &Conn{Conn: &fakeConn{}}
-			for range 2000 {
-				if !p.Put(mine) {
+			for range 5000 {
+				c := p.Get()
+				if c == nil {
+					continue
+				}
+				if !owned[c].CompareAndSwap(false, true) {
+					t.Error("a connection was handed to two takers")
+					return
+				}
+				owned[c].Store(false)
+				if !p.Put(c) {
 					t.Error("put failed with the pool nearly empty")
 					return
 				}
-				got := p.Get()
-				if got == nil {
-					t.Error("get found nothing after a put")
-					return
-				}
-				// Someone else's conn is fine, but then ours is theirs
-				// now: keep whatever we got.
-				mine = got
 			}
 		}()
 	}
 	wg.Wait()
+	if p.Len() != 4 {
+		t.Fatalf("%d connections in the pool after the run, want 4", p.Len())
+	}
 }
 
 // BenchmarkPoolGetPut is the per-request cost of taking and returning an
