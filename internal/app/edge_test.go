@@ -97,23 +97,52 @@ func TestIntegrationMethodsAreCaseSensitive(t *testing.T) {
 }
 
 // TestIntegrationEarlyAnswerDuringUpload: a server that answers 413 and
-// closes before reading a large body; the client gets the 413.
+// closes without reading a large body; the client, reading while it
+// writes, gets the 413.
 func TestIntegrationEarlyAnswerDuringUpload(t *testing.T) {
-	b := startBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Connection", "close")
-		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
-	})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+			}()
+		}
+	}()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	pn, _ := strconv.Atoi(p)
 	port := freePort(t)
-	startDataplane(t, httpConfig(port, b))
-	body := strings.NewReader(strings.Repeat("u", 8<<20))
-	resp, err := http.Post("http://127.0.0.1:"+strconv.Itoa(port)+"/up", "application/octet-stream", body)
+	startDataplane(t, &config.Config{LBs: []config.LB{{Name: "m", IPs: []string{"127.0.0.1"},
+		Backends:  []config.Backend{{Name: "b", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "127.0.0.1", Port: pn}}}},
+		Frontends: []config.Frontend{{Name: "f", InboundPort: port, Backend: "b"}}}}})
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
-		t.Fatalf("upload: %v", err)
+		t.Fatal(err)
 	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 413 || !strings.Contains(string(got), "too large") {
-		t.Fatalf("got %d %q, want the server's 413", resp.StatusCode, got)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	const size = 32 << 20
+	go func() {
+		fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				return // gantry stopped reading: expected
+			}
+		}
+	}()
+	resp, body := readResponse(t, bufio.NewReader(c), "POST")
+	if resp.StatusCode != 413 || body != "too large" {
+		t.Fatalf("got %d %q, want the server's 413", resp.StatusCode, body)
 	}
 }
 
@@ -166,4 +195,40 @@ func (c *eofConn) Read(p []byte) (int, error) {
 		c.once.Do(func() { close(c.eof) })
 	}
 	return n, err
+}
+
+// TestIntegrationTruncatedLargeBody: a server that promises 1 MiB and
+// closes after 100 KiB; the client sees the body cut short (its connection
+// is closed), and the next request works on a fresh server connection.
+func TestIntegrationTruncatedLargeBody(t *testing.T) {
+	b := startBackend(t, "b", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/cut" {
+			io.WriteString(w, "fine")
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(1<<20))
+		w.Write(make([]byte, 100<<10))
+		c, _, _ := http.NewResponseController(w).Hijack()
+		c.Close()
+	})
+	port := freePort(t)
+	startDataplane(t, httpConfig(port, b))
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil || n >= 1<<20 {
+		t.Fatalf("read %d bytes, err %v: a truncated body must not look complete", n, err)
+	}
+	resp, err = http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "fine" {
+		t.Fatalf("next request: %q", body)
+	}
 }

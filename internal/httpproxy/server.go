@@ -43,6 +43,11 @@ import (
 const (
 	// copyBufSize is the buffer for streaming bodies.
 	copyBufSize = 32 << 10
+	// spliceMin is the smallest response body moved with splice(2);
+	// below it, a user-space copy through the write buffer is cheaper.
+	spliceMin = 32 << 10
+	// spliceChunk bounds one splice step between deadline refreshes.
+	spliceChunk = 256 << 10
 	// inlineBody is the largest body sent in the same write as its head.
 	inlineBody = 16 << 10
 	// expectWait is how long gantry waits for an upstream's 100 Continue
@@ -106,6 +111,7 @@ type conn struct {
 	// noReuse is set when the upstream connection of the current request
 	// is out of step (a body was announced but not sent).
 	noReuse bool
+	lr      io.LimitedReader // for splice, kept here so it does not escape per request
 	// linger is set when the client connection closes with bytes it sent
 	// that were not read; see lingerClose.
 	linger bool
@@ -601,6 +607,9 @@ func (c *conn) copyLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstr
 		uc.R.Discard(int(n))
 		return nil
 	}
+	if n >= spliceMin {
+		return c.spliceLength(fe, be, uc, n)
+	}
 	buf := c.s.bufs.Get().(*[copyBufSize]byte)
 	defer c.s.bufs.Put(buf)
 	for n > 0 {
@@ -618,6 +627,41 @@ func (c *conn) copyLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstr
 				return io.ErrUnexpectedEOF
 			}
 			return err
+		}
+	}
+	return nil
+}
+
+// spliceLength moves a large Content-Length body with splice(2): what the
+// read buffer already holds goes first, the rest moves socket to socket in
+// the kernel. Each step of at most spliceChunk bytes gets fresh deadlines,
+// so a long transfer is bounded by inactivity, not by its total time.
+func (c *conn) spliceLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, n int64) error {
+	if k := min(int64(uc.R.Buffered()), n); k > 0 {
+		b, _ := uc.R.Peek(int(k))
+		c.bw.Write(b)
+		uc.R.Discard(int(k))
+		n -= k
+	}
+	if err := c.bw.Flush(); err != nil {
+		return err
+	}
+	dst, ok := c.raw.(*net.TCPConn)
+	if !ok {
+		return errors.New("httpproxy: splice needs a TCP client connection")
+	}
+	for n > 0 {
+		step := min(n, spliceChunk)
+		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
+		c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
+		c.lr = io.LimitedReader{R: uc.Conn, N: step}
+		k, err := dst.ReadFrom(&c.lr)
+		n -= k
+		if err != nil {
+			return err
+		}
+		if k < step {
+			return io.ErrUnexpectedEOF
 		}
 	}
 	return nil
