@@ -16,50 +16,34 @@ import (
 
 	"golang.org/x/net/http2"
 
-	"github.com/gantry-lb/gantry/internal/config"
 )
 
 // TestIntegrationExpectFinalAnswerNotReused: a server that refuses an
 // Expect: 100-continue request with a final answer still waits for the
 // announced body on that connection, so gantry must never reuse it.
 func TestIntegrationExpectFinalAnswerNotReused(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
 	conns := make(chan int, 10)
-	go func() {
-		for i := 0; ; i++ {
-			c, err := ln.Accept()
+	srv := rawServer(t, func(c net.Conn, n int) {
+		conns <- n
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			conns <- i
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					if req.Header.Get("Expect") != "" {
-						// Refuse, and keep the connection open, reading the
-						// announced body as the RFC allows.
-						io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
-						io.Copy(io.Discard, req.Body)
-						continue
-					}
-					io.Copy(io.Discard, req.Body)
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
+			if req.Header.Get("Expect") != "" {
+				// Refuse, and keep the connection open, reading the
+				// announced body as the RFC allows.
+				io.WriteString(c, "HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n")
+				io.Copy(io.Discard, req.Body)
+				continue
+			}
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	pn, _ := strconv.Atoi(p)
+	})
 	port := freePort(t)
-	startDataplane(t, &config.Config{LBs: []config.LB{{Name: "m", IPs: []string{"127.0.0.1"},
-		Backends:  []config.Backend{{Name: "b", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "127.0.0.1", Port: pn}}}},
-		Frontends: []config.Frontend{{Name: "f", InboundPort: port, Backend: "b"}}}}})
+	startDataplane(t, httpConfigTo(port, srv))
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	out := rawExchange(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 40\r\nExpect: 100-continue\r\n\r\n")
 	if !strings.HasPrefix(out, "HTTP/1.1 417 ") || !strings.Contains(out, "Connection: close") {
@@ -100,30 +84,14 @@ func TestIntegrationMethodsAreCaseSensitive(t *testing.T) {
 // closes without reading a large body; the client, reading while it
 // writes, gets the 413.
 func TestIntegrationEarlyAnswerDuringUpload(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if _, err := http.ReadRequest(br); err != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
-			}()
+	srv := rawServer(t, func(c net.Conn, _ int) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
 		}
-	}()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	pn, _ := strconv.Atoi(p)
+		io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+	})
 	port := freePort(t)
-	startDataplane(t, &config.Config{LBs: []config.LB{{Name: "m", IPs: []string{"127.0.0.1"},
-		Backends:  []config.Backend{{Name: "b", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "127.0.0.1", Port: pn}}}},
-		Frontends: []config.Frontend{{Name: "f", InboundPort: port, Backend: "b"}}}}})
+	startDataplane(t, httpConfigTo(port, srv))
 	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)

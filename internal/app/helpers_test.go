@@ -89,16 +89,55 @@ func startBackend(t testing.TB, name string, h http.HandlerFunc) *backend {
 	return b
 }
 
-func (b *backend) ip() string            { h, _, _ := net.SplitHostPort(b.addr); return h }
-func (b *backend) port() int             { _, p, _ := net.SplitHostPort(b.addr); n, _ := strconv.Atoi(p); return n }
-func (b *backend) server() config.Server { return config.Server{IP: b.ip(), Port: b.port()} }
+func (b *backend) server() config.Server { return serverAt(b.addr) }
+
+// serverAt is the config.Server for "ip:port".
+func serverAt(addr string) config.Server {
+	h, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return config.Server{IP: h, Port: n}
+}
+
+// rawServer calls handle with every connection accepted on a loopback
+// port (n counts connections from 0), for backends that misbehave in ways
+// net/http will not, and returns the address.
+func rawServer(t testing.TB, handle func(c net.Conn, n int)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for n := 0; ; n++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c, n)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
 
 // httpConfig returns a config with one HTTP frontend on port, default
 // backend "app" over bs.
 func httpConfig(port int, bs ...*backend) *config.Config {
+	addrs := make([]string, len(bs))
+	for i, b := range bs {
+		addrs[i] = b.addr
+	}
+	return httpConfigTo(port, addrs...)
+}
+
+// httpConfigTo is httpConfig for servers given by address.
+func httpConfigTo(port int, addrs ...string) *config.Config {
 	be := config.Backend{Name: "app", ForwardProtocol: config.ProtocolHTTP}
-	for _, b := range bs {
-		be.Servers = append(be.Servers, b.server())
+	for _, a := range addrs {
+		be.Servers = append(be.Servers, serverAt(a))
 	}
 	return &config.Config{LBs: []config.LB{{
 		Name: "main", IPs: []string{"127.0.0.1"},

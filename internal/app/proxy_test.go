@@ -213,38 +213,24 @@ func TestIntegrationRequestSmugglingRejected(t *testing.T) {
 
 func TestIntegrationTimeoutsAndBadUpstreams(t *testing.T) {
 	// A server that answers garbage on its first connection, well after that.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
 	var accepted atomic.Int64
-	go func() {
+	srv := rawServer(t, func(c net.Conn, n int) {
+		accepted.Add(1)
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			n := accepted.Add(1)
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					if n == 1 {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc")
-						continue
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
+			if n == 0 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
+	})
 	port := freePort(t)
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	pn, _ := strconv.Atoi(p)
-	cfg := &config.Config{LBs: []config.LB{{Name: "main", IPs: []string{"127.0.0.1"},
-		Backends:  []config.Backend{{Name: "app", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "127.0.0.1", Port: pn}}}},
-		Frontends: []config.Frontend{{Name: "web", InboundPort: port, Backend: "app", TimeoutHTTPRequest: 300}}}}}
+	cfg := httpConfigTo(port, srv)
+	cfg.LBs[0].Frontends[0].TimeoutHTTPRequest = 300
 	startDataplane(t, cfg)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 
