@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-
 )
 
 // TestIntegrationExpectFinalAnswerNotReused: a server that refuses an
