@@ -3,6 +3,7 @@ module github.com/gantry-lb/gantry
 go 1.26.8
 
 require (
+	go.etcd.io/bbolt v1.4.3
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.49.0
