@@ -1,0 +1,441 @@
+// Package control is the write path of gantry's desired state: it turns
+// "change this object" into a validated, compiled, compare-and-set commit of
+// the store, and keeps transactions, history and rollback.
+//
+// The config lives in the store as one object per key, so a commit writes
+// only what changed and history says what changed:
+//
+//	config/lbs/<lb>                   the LB's own fields (name, description, tags, ips)
+//	config/lbs/<lb>/frontends/<name>  a frontend, its routes and ACLs inline
+//	config/lbs/<lb>/backends/<name>   a backend
+//
+// Every object is stored in an envelope with its creation and update times.
+// Control is safe for concurrent use: writers race through the store's
+// compare-and-set, never through a lock held across a commit.
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/store"
+)
+
+// Sentinel errors; the API maps them to statuses.
+var (
+	// ErrPrecondition: the caller's If-Match (or transaction version) is not
+	// the head revision (412).
+	ErrPrecondition = errors.New("control: revision is not the latest")
+	// ErrConflict: the head moved while a transaction was open (409).
+	ErrConflict = errors.New("control: conflicting change")
+	// ErrNotFound: no such object, revision or transaction (404).
+	ErrNotFound = errors.New("control: not found")
+	// ErrInvalid wraps config validation errors (the *config.FieldError
+	// chain is kept, for the field path).
+	ErrInvalid = errors.New("control: invalid config")
+)
+
+const configPrefix = "config/"
+
+// maxRetries bounds optimistic retries of a change without If-Match.
+const maxRetries = 8
+
+// Compiler checks that a config can be served: the data plane's dry-run
+// build. It must not publish anything.
+type Compiler func(*config.Config) error
+
+// Control applies changes to the desired state. Safe for concurrent use.
+type Control struct {
+	st      store.Store
+	compile Compiler
+	log     *slog.Logger
+	now     func() time.Time
+	txns    *txnTable
+}
+
+// New returns a Control over st. compile may be nil (validation only).
+func New(st store.Store, compile Compiler, log *slog.Logger) *Control {
+	return &Control{st: st, compile: compile, log: log.With("component", "control"), now: time.Now, txns: newTxnTable()}
+}
+
+// Object metadata kept in each stored envelope.
+type envelope struct {
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Spec      json.RawMessage `json:"spec"`
+}
+
+// ObjectMeta is the creation and update time and revision of one object.
+type ObjectMeta struct {
+	CreatedAt, UpdatedAt             time.Time
+	CreatedRevision, UpdatedRevision uint64
+}
+
+// State is the config at one revision, with per-object metadata keyed by
+// object path ("lbs/web", "lbs/web/backends/api").
+type State struct {
+	Revision uint64
+	Config   *config.Config
+	Meta     map[string]ObjectMeta
+}
+
+// LBPath, FrontendPath and BackendPath name objects, as in State.Meta and
+// Change.Path.
+func LBPath(lb string) string             { return "lbs/" + lb }
+func FrontendPath(lb, name string) string { return "lbs/" + lb + "/frontends/" + name }
+func BackendPath(lb, name string) string  { return "lbs/" + lb + "/backends/" + name }
+
+// Get returns the state at revision rev (0 = head).
+func (c *Control) Get(ctx context.Context, rev uint64) (*State, error) {
+	kvs, at, err := c.st.Range(ctx, configPrefix, rev)
+	if err != nil {
+		if errors.Is(err, store.ErrCompacted) || errors.Is(err, store.ErrFuture) {
+			return nil, fmt.Errorf("revision %d: %w (%w)", rev, ErrNotFound, err)
+		}
+		return nil, err
+	}
+	if rev == 0 {
+		rev = at
+	}
+	return decode(kvs, rev)
+}
+
+// Revision returns the head revision.
+func (c *Control) Revision(ctx context.Context) (uint64, error) { return c.st.Revision(ctx) }
+
+func decode(kvs []store.KV, rev uint64) (*State, error) {
+	s := &State{Revision: rev, Config: &config.Config{}, Meta: map[string]ObjectMeta{}}
+	type item struct {
+		meta ObjectMeta
+		spec json.RawMessage
+	}
+	lbs := map[string]*config.LB{}
+	var order []string
+	fes, bes := map[string][]item{}, map[string][]item{}
+	names := map[string][]string{} // "fe|lb" and "be|lb" -> object names, in item order
+	for _, kv := range kvs {
+		var env envelope
+		if err := json.Unmarshal(kv.Value, &env); err != nil {
+			return nil, fmt.Errorf("control: decoding %s: %w", kv.Key, err)
+		}
+		path := strings.TrimPrefix(kv.Key, configPrefix)
+		m := ObjectMeta{CreatedAt: env.CreatedAt, UpdatedAt: env.UpdatedAt, CreatedRevision: kv.CreateRevision, UpdatedRevision: kv.ModRevision}
+		s.Meta[path] = m
+		parts := strings.Split(path, "/")
+		switch {
+		case len(parts) == 2 && parts[0] == "lbs":
+			lb := new(config.LB)
+			if err := json.Unmarshal(env.Spec, lb); err != nil {
+				return nil, fmt.Errorf("control: decoding %s: %w", kv.Key, err)
+			}
+			lbs[parts[1]] = lb
+			order = append(order, parts[1])
+		case len(parts) == 4 && parts[0] == "lbs" && parts[2] == "frontends":
+			fes[parts[1]] = append(fes[parts[1]], item{m, env.Spec})
+			names["fe|"+parts[1]] = append(names["fe|"+parts[1]], parts[3])
+		case len(parts) == 4 && parts[0] == "lbs" && parts[2] == "backends":
+			bes[parts[1]] = append(bes[parts[1]], item{m, env.Spec})
+			names["be|"+parts[1]] = append(names["be|"+parts[1]], parts[3])
+		default:
+			return nil, fmt.Errorf("control: unexpected key %s", kv.Key)
+		}
+	}
+	byCreation := func(a, b ObjectMeta) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return int(a.CreatedRevision) - int(b.CreatedRevision)
+	}
+	slices.SortStableFunc(order, func(a, b string) int {
+		if c := byCreation(s.Meta[LBPath(a)], s.Meta[LBPath(b)]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, name := range order {
+		lb := lbs[name]
+		lb.Name = name
+		fs := fes[name]
+		idx := make([]int, len(fs))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return byCreation(fs[a].meta, fs[b].meta) })
+		for _, i := range idx {
+			var f config.Frontend
+			if err := json.Unmarshal(fs[i].spec, &f); err != nil {
+				return nil, fmt.Errorf("control: decoding frontend %s/%s: %w", name, names["fe|"+name][i], err)
+			}
+			f.Name = names["fe|"+name][i]
+			lb.Frontends = append(lb.Frontends, f)
+		}
+		bs := bes[name]
+		idx = make([]int, len(bs))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return byCreation(bs[a].meta, bs[b].meta) })
+		for _, i := range idx {
+			var b config.Backend
+			if err := json.Unmarshal(bs[i].spec, &b); err != nil {
+				return nil, fmt.Errorf("control: decoding backend %s/%s: %w", name, names["be|"+name][i], err)
+			}
+			b.Name = names["be|"+name][i]
+			lb.Backends = append(lb.Backends, b)
+		}
+		s.Config.LBs = append(s.Config.LBs, *lb)
+	}
+	return s, nil
+}
+
+// objects splits a config into its stored objects: path -> spec JSON.
+func objects(cfg *config.Config) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for i := range cfg.LBs {
+		lb := cfg.LBs[i]
+		fes, bes := lb.Frontends, lb.Backends
+		lb.Frontends, lb.Backends = nil, nil
+		b, err := json.Marshal(lb)
+		if err != nil {
+			return nil, err
+		}
+		out[LBPath(lb.Name)] = b
+		for _, f := range fes {
+			if out[FrontendPath(lb.Name, f.Name)], err = json.Marshal(f); err != nil {
+				return nil, err
+			}
+		}
+		for _, be := range bes {
+			if out[BackendPath(lb.Name, be.Name)], err = json.Marshal(be); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// ChangeKind says what a change did to an object.
+type ChangeKind string
+
+// Change kinds.
+const (
+	Created ChangeKind = "created"
+	Updated ChangeKind = "updated"
+	Deleted ChangeKind = "deleted"
+)
+
+// Change is what a commit does, or did, to one object.
+type Change struct {
+	Path   string          `json:"path"`
+	Kind   ChangeKind      `json:"kind"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+}
+
+// diff returns the changes that turn from into to, in path order, and the
+// store ops that make them (envelopes keep creation times).
+func (c *Control) diff(from *State, to *config.Config) ([]Change, []store.Op, error) {
+	old, err := objects(from.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	next, err := objects(to)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := c.now().UTC()
+	var changes []Change
+	var ops []store.Op
+	for path, spec := range next {
+		prev, had := old[path]
+		if had && bytes.Equal(prev, spec) {
+			continue
+		}
+		env := envelope{CreatedAt: now, UpdatedAt: now, Spec: spec}
+		kind := Created
+		if had {
+			kind = Updated
+			env.CreatedAt = from.Meta[path].CreatedAt
+		}
+		val, err := json.Marshal(env)
+		if err != nil {
+			return nil, nil, err
+		}
+		changes = append(changes, Change{Path: path, Kind: kind, Before: prev, After: spec})
+		ops = append(ops, store.Op{Key: configPrefix + path, Value: val})
+	}
+	for path, prev := range old {
+		if _, ok := next[path]; !ok {
+			changes = append(changes, Change{Path: path, Kind: Deleted, Before: prev})
+			ops = append(ops, store.Op{Key: configPrefix + path, Delete: true})
+		}
+	}
+	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(ops, func(a, b store.Op) int { return strings.Compare(a.Key, b.Key) })
+	return changes, ops, nil
+}
+
+// Request is one change of the desired state.
+type Request struct {
+	// IfMatch, when not 0, is the revision the caller read: the change
+	// fails with ErrPrecondition if the head moved since.
+	IfMatch uint64
+	// Txn, when set, stages the change in that transaction instead.
+	Txn string
+	// DryRun validates, compiles and answers the diff, storing nothing.
+	DryRun bool
+	// Author and Message go to the history.
+	Author, Message string
+	// Mutate changes a private copy of the config; an error it returns
+	// (ErrNotFound, a *config.FieldError...) aborts the change.
+	Mutate func(cfg *config.Config) error
+}
+
+// Result is what a change did or would do.
+type Result struct {
+	// Revision is the new head (or, for a dry run or a staged change, the
+	// revision it is based on).
+	Revision uint64
+	Changes  []Change
+	Staged   bool
+	DryRun   bool
+}
+
+// Change applies req. Without IfMatch it retries when another writer
+// commits in between, so it only fails on its own errors.
+func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
+	if req.Txn != "" {
+		return c.stage(req)
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := c.Get(ctx, 0)
+		if err != nil {
+			return nil, err
+		}
+		if req.IfMatch != 0 && req.IfMatch != cur.Revision {
+			return nil, fmt.Errorf("%w: you read %d, the head is %d", ErrPrecondition, req.IfMatch, cur.Revision)
+		}
+		next := cur.Config.Clone()
+		if err := req.Mutate(next); err != nil {
+			return nil, err
+		}
+		res, err := c.commit(ctx, cur, next, req)
+		if errors.Is(err, store.ErrConflict) && req.IfMatch == 0 && attempt < maxRetries {
+			continue
+		}
+		if errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("%w: %w", ErrPrecondition, err)
+		}
+		return res, err
+	}
+}
+
+// commit validates and compiles next, and stores its difference from cur.
+func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, req Request) (*Result, error) {
+	if err := c.check(next); err != nil {
+		return nil, err
+	}
+	changes, ops, err := c.diff(cur, next)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Revision: cur.Revision, Changes: changes, DryRun: req.DryRun}
+	if req.DryRun || len(ops) == 0 {
+		return res, nil
+	}
+	rev, err := c.st.Commit(ctx, cur.Revision, ops, store.Meta{Author: req.Author, Message: req.Message})
+	if err != nil {
+		return nil, err
+	}
+	res.Revision = rev
+	c.log.Info("committed", "revision", rev, "author", req.Author, "changes", len(changes))
+	return res, nil
+}
+
+// check validates cfg and compiles it without publishing.
+func (c *Control) check(cfg *config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if c.compile != nil {
+		if err := c.compile(cfg); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+// Replace makes the whole desired state cfg (gantry apply, PUT /v1/config).
+func (c *Control) Replace(ctx context.Context, cfg *config.Config, req Request) (*Result, error) {
+	req.Mutate = func(cur *config.Config) error {
+		*cur = *cfg.Clone()
+		return nil
+	}
+	return c.Change(ctx, req)
+}
+
+// Rollback makes the desired state what it was at revision rev, as a new
+// revision.
+func (c *Control) Rollback(ctx context.Context, rev uint64, req Request) (*Result, error) {
+	old, err := c.Get(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	if req.Message == "" {
+		req.Message = fmt.Sprintf("rollback to revision %d", rev)
+	}
+	return c.Replace(ctx, old.Config, req)
+}
+
+// HistoryEntry is one revision of the desired state.
+type HistoryEntry struct {
+	Revision uint64    `json:"revision"`
+	Author   string    `json:"author"`
+	Message  string    `json:"message,omitempty"`
+	Time     time.Time `json:"time"`
+	Changes  []Change  `json:"changes"`
+}
+
+// History returns up to limit revisions that changed the config, newest
+// first, below before (0 = from the head).
+func (c *Control) History(ctx context.Context, before uint64, limit int) ([]HistoryEntry, error) {
+	es, err := c.st.History(ctx, configPrefix, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HistoryEntry, 0, len(es))
+	for _, e := range es {
+		h := HistoryEntry{Revision: e.Revision, Author: e.Author, Message: e.Message, Time: e.Time}
+		for _, ch := range e.Changes {
+			ch2 := Change{Path: strings.TrimPrefix(ch.Key, configPrefix), Kind: ChangeKind(ch.Kind.String())}
+			if ch2.Before, err = specOf(ch.Prev); err != nil {
+				return nil, err
+			}
+			if ch2.After, err = specOf(ch.Value); err != nil {
+				return nil, err
+			}
+			h.Changes = append(h.Changes, ch2)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+func specOf(envJSON []byte) (json.RawMessage, error) {
+	if envJSON == nil {
+		return nil, nil
+	}
+	var env envelope
+	if err := json.Unmarshal(envJSON, &env); err != nil {
+		return nil, fmt.Errorf("control: decoding history: %w", err)
+	}
+	return env.Spec, nil
+}
