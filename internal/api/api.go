@@ -1,0 +1,272 @@
+// Package api maps gantry's native REST API (/v1) onto the control layer:
+// routing, authentication, request and response shapes, and the one place
+// where errors become HTTP statuses (application/problem+json, naming the
+// field that was wrong).
+//
+// Every response carries ETag: "<revision>"; a write with If-Match fails
+// with 412 when the config moved on; ?dry_run=true validates and answers
+// the diff without storing; ?transaction_id=T stages a write.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/control"
+)
+
+// Status is what the data plane reports about itself.
+type Status struct {
+	// AppliedRevision is the revision traffic uses now.
+	AppliedRevision uint64 `json:"applied_revision"`
+	// ApplyError is why the newest stored revision is not applied, if so.
+	ApplyError string `json:"apply_error,omitempty"`
+	// Listeners are the addresses the data plane listens on.
+	Listeners []string `json:"listeners"`
+}
+
+// Options wires a Server.
+type Options struct {
+	Control *control.Control
+	// Status reports the data plane (nil: nothing is reported).
+	Status func() Status
+	// WaitApplied blocks until the data plane serves revision rev (for
+	// ?wait=applied), or ctx is done.
+	WaitApplied func(ctx context.Context, rev uint64) error
+	Log         *slog.Logger
+}
+
+// Server is the admin API. Safe for concurrent use.
+type Server struct {
+	o   Options
+	ctl *control.Control
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// maxBody bounds request bodies.
+const maxBody = 8 << 20
+
+// New returns the API handler.
+func New(o Options) *Server {
+	s := &Server{o: o, ctl: o.Control, log: o.Log.With("component", "api"), mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+type principal struct{ tok control.Token }
+
+type ctxKey struct{}
+
+// ServeHTTP authenticates and dispatches.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	secret := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			s.problem(w, r, http.StatusUnauthorized, "unauthorized", "use Authorization: Bearer <token>", nil)
+			return
+		}
+		secret = strings.TrimSpace(tok)
+	} else {
+		secret = r.Header.Get("X-Auth-Token") // Scaleway's header
+	}
+	if secret == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gantry"`)
+		s.problem(w, r, http.StatusUnauthorized, "unauthorized", "a token is required (Authorization: Bearer <token>)", nil)
+		return
+	}
+	tok, err := s.ctl.Authenticate(r.Context(), secret)
+	if err != nil {
+		s.problem(w, r, http.StatusUnauthorized, "unauthorized", "invalid token", nil)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && tok.Role == control.RoleViewer {
+		s.problem(w, r, http.StatusForbidden, "forbidden", "a viewer token cannot write", nil)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, principal{tok}))
+	s.mux.ServeHTTP(w, r)
+}
+
+func author(r *http.Request) string {
+	if p, ok := r.Context().Value(ctxKey{}).(principal); ok {
+		return "token:" + p.tok.Name
+	}
+	return "api"
+}
+
+// fieldError is one wrong field of a request.
+type fieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+// problemDoc is an RFC 9457 problem document.
+type problemDoc struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []fieldError `json:"errors,omitempty"`
+}
+
+func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, title, detail string, fields []fieldError) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(problemDoc{Type: "about:blank", Title: title, Status: status, Detail: detail, Instance: r.URL.Path, Errors: fields})
+}
+
+// badRequest is an error in the request itself (a field, a parameter).
+type badRequest struct {
+	field, detail string
+}
+
+func (e *badRequest) Error() string { return e.field + ": " + e.detail }
+
+// fail maps an error to its status: the one place that does.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var br *badRequest
+	var ferrs config.Errors
+	var fe *config.FieldError
+	switch {
+	case errors.As(err, &br):
+		s.problem(w, r, http.StatusBadRequest, "invalid request", err.Error(), []fieldError{{br.field, br.detail}})
+	case errors.As(err, &ferrs):
+		fields := make([]fieldError, len(ferrs))
+		for i, e := range ferrs {
+			fields[i] = fieldError{e.Path, e.Msg}
+		}
+		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", ferrs.Error(), fields)
+	case errors.As(err, &fe):
+		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", fe.Error(), []fieldError{{fe.Path, fe.Msg}})
+	case errors.Is(err, control.ErrInvalid):
+		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", err.Error(), nil)
+	case errors.Is(err, control.ErrNotFound):
+		s.problem(w, r, http.StatusNotFound, "not found", err.Error(), nil)
+	case errors.Is(err, control.ErrPrecondition):
+		s.problem(w, r, http.StatusPreconditionFailed, "precondition failed", err.Error(), nil)
+	case errors.Is(err, control.ErrConflict):
+		s.problem(w, r, http.StatusConflict, "conflict", err.Error(), nil)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.problem(w, r, http.StatusServiceUnavailable, "timed out", err.Error(), nil)
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.problem(w, r, http.StatusInternalServerError, "internal error", "see the server log", nil)
+	}
+}
+
+// decode reads a JSON body into v; unknown fields are an error.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return &badRequest{te.Field, fmt.Sprintf("expected %s, got JSON %s", te.Type, te.Value)}
+		case errors.As(err, &se):
+			return &badRequest{"body", fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return &badRequest{f, "unknown field"}
+		case errors.Is(err, io.EOF):
+			return &badRequest{"body", "a JSON body is required"}
+		}
+		return &badRequest{"body", err.Error()}
+	}
+	if dec.More() {
+		return &badRequest{"body", "more than one JSON value"}
+	}
+	return nil
+}
+
+// reply writes v as JSON with the revision as ETag.
+func reply(w http.ResponseWriter, status int, rev uint64, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("ETag", etag(rev))
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
+
+// writeRequest reads the write parameters every mutating endpoint takes.
+func (s *Server) writeRequest(r *http.Request, mutate func(*config.Config) error) (control.Request, error) {
+	req := control.Request{Author: author(r), Mutate: mutate, Txn: r.URL.Query().Get("transaction_id")}
+	if im := r.Header.Get("If-Match"); im != "" && im != "*" {
+		n, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), 10, 64)
+		if err != nil {
+			return req, &badRequest{"If-Match", fmt.Sprintf("%q is not a revision ETag", im)}
+		}
+		req.IfMatch = n
+	}
+	var err error
+	if req.DryRun, err = boolParam(r, "dry_run"); err != nil {
+		return req, err
+	}
+	return req, nil
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, &badRequest{name, fmt.Sprintf("%q is not true or false", v)}
+	}
+	return b, nil
+}
+
+// changeReply answers a write: the result, after waiting for the data plane
+// when ?wait=applied.
+func (s *Server) change(w http.ResponseWriter, r *http.Request, req control.Request, status int, body func(rev uint64) (any, error)) {
+	res, err := s.ctl.Change(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.finish(w, r, res, status, body)
+}
+
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, res *control.Result, status int, body func(rev uint64) (any, error)) {
+	if res.DryRun || res.Staged {
+		reply(w, http.StatusOK, res.Revision, res)
+		return
+	}
+	if r.URL.Query().Get("wait") == "applied" && s.o.WaitApplied != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		if err := s.o.WaitApplied(ctx, res.Revision); err != nil {
+			s.fail(w, r, fmt.Errorf("waiting for revision %d to be applied: %w", res.Revision, err))
+			return
+		}
+	}
+	if body == nil {
+		w.Header().Set("ETag", etag(res.Revision))
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	v, err := body(res.Revision)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, status, res.Revision, v)
+}

@@ -1,0 +1,127 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/control"
+)
+
+func TestBackendBodies(t *testing.T) {
+	tests := []struct {
+		name, body string
+		check      func(t *testing.T, b config.Backend)
+		wantErr    string // field of the badRequest
+	}{
+		{name: "seed 004 as written", body: `{"name": "api-backend", "mode": "http", "balancing_method": "roundrobin", "port": 8080,
+			"servers": {"type": "ip", "addresses": ["10.0.0.23", "10.0.0.24"]},
+			"options": {"tls": false, "tls_verify": false, "forward_for": true, "proxy_protocol": "v2",
+				"sticky_session": {"type": "cookie", "cookie": "SERVERID", "ttl": "5m"},
+				"health_check": {"type": "http", "path": "/health", "method": "GET", "port": 80, "expected_code": "200", "host_header": "example.com"}}}`,
+			check: func(t *testing.T, b config.Backend) {
+				hc := b.HealthCheck
+				if b.ForwardProtocol != "http" || b.ForwardPortAlgorithm != "roundrobin" || b.ForwardPort != 8080 ||
+					len(b.Servers) != 2 || b.Servers[1].IP != "10.0.0.24" || !b.SendProxyV2 ||
+					b.StickySessions != "cookie" || b.StickySessionsCookieName != "SERVERID" ||
+					hc == nil || hc.Port != 80 || hc.HTTPConfig.URI != "/health" || *hc.HTTPConfig.Code != 200 || hc.HTTPConfig.HostHeader != "example.com" {
+					t.Fatalf("mapped to %+v", b)
+				}
+			}},
+		{name: "port as a string", body: `{"mode": "tcp", "port": "5432"}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.ForwardPort != 5432 || b.ForwardProtocol != "tcp" {
+					t.Fatalf("%+v", b)
+				}
+			}},
+		{name: "scaleway names", body: `{"forward_protocol": "http", "forward_port": 81, "forward_port_algorithm": "first", "pool": ["10.0.0.1"], "server_ip": ["10.0.0.2"], "timeout_server": 500}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.ForwardPort != 81 || b.ForwardPortAlgorithm != "first" || len(b.Servers) != 2 || b.TimeoutServer != 500 {
+					t.Fatalf("%+v", b)
+				}
+			}},
+		{name: "native servers list", body: `{"forward_protocol": "http", "servers": [{"ip": "10.0.0.1", "port": 9000, "weight": 3}]}`,
+			check: func(t *testing.T, b config.Backend) {
+				if len(b.Servers) != 1 || b.Servers[0].Port != 9000 || *b.Servers[0].Weight != 3 {
+					t.Fatalf("%+v", b)
+				}
+			}},
+		{name: "same value both ways is fine", body: `{"mode": "http", "forward_protocol": "http"}`,
+			check: func(t *testing.T, b config.Backend) {}},
+		{name: "mode vs forward_protocol", body: `{"mode": "http", "forward_protocol": "tcp"}`, wantErr: "mode"},
+		{name: "port vs forward_port", body: `{"port": 80, "forward_port": 81}`, wantErr: "port"},
+		{name: "port not a number", body: `{"port": "eighty"}`, wantErr: "port"},
+		{name: "computer servers", body: `{"servers": {"type": "computer", "computer_ids": ["23"]}}`, wantErr: "servers.type"},
+		{name: "unknown server field", body: `{"servers": [{"ip": "10.0.0.1", "prot": 1}]}`, wantErr: "servers"},
+		{name: "tls to backends", body: `{"options": {"tls": true}}`, wantErr: "options.tls"},
+		{name: "forward_for false", body: `{"options": {"forward_for": false}}`, wantErr: "options.forward_for"},
+		{name: "proxy v1", body: `{"options": {"proxy_protocol": "v1"}}`, wantErr: "options.proxy_protocol"},
+		{name: "bad check type", body: `{"options": {"health_check": {"type": "icmp"}}}`, wantErr: "options.health_check.type"},
+		{name: "bad expected code", body: `{"options": {"health_check": {"type": "http", "expected_code": "2xx"}}}`, wantErr: "options.health_check.expected_code"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in backendIn
+			dec := json.NewDecoder(strings.NewReader(tt.body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&in); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			b, err := in.toConfig()
+			if tt.wantErr != "" {
+				var br *badRequest
+				if !errors.As(err, &br) || br.field != tt.wantErr {
+					t.Fatalf("error %v, want one on field %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, b)
+		})
+	}
+}
+
+func TestFrontendBodies(t *testing.T) {
+	var in frontendIn
+	json.Unmarshal([]byte(`{"inbound_port": 80, "protocol": "http", "backend": "api-backend", "timeout_client": 30000,
+		"routes": [{"match": {"host_header": "vpn.example.com"}, "backend": "vpn"},
+		           {"match": {"host_header": "*.dev.example.com"}, "backend": "dev"},
+		           {"match": {"path_begin": "/api"}, "backend": "api-backend"},
+		           {"host_header": "flat.example.com", "backend": "flat", "priority": 2}]}`), &in)
+	f, err := in.toConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.InboundPort != 80 || f.TimeoutClient != 30000 || len(f.Routes) != 4 || f.Routes[1].HostHeader != "*.dev.example.com" ||
+		f.Routes[2].PathBegin != "/api" || f.Routes[3].HostHeader != "flat.example.com" || f.Routes[3].Priority != 2 {
+		t.Fatalf("%+v", f)
+	}
+	out := toFrontendOut(&f, controlMeta())
+	if out.Routes[0].Match == nil || out.Routes[0].Match.HostHeader != "vpn.example.com" || out.Routes[0].HostHeader != "" {
+		t.Fatalf("routes are shown under match: %+v", out.Routes[0])
+	}
+	both := frontendIn{Routes: []routeDTO{{Backend: "b", HostHeader: "a", Match: &routeMatch{HostHeader: "b"}}}}
+	if _, err := both.toConfig(); err == nil || !strings.Contains(err.Error(), "routes[0]") {
+		t.Fatalf("match and flat together: %v", err)
+	}
+	alias := frontendIn{InboundPort: 80, BackendID: "x", CertificateID: "c"}
+	if f, err := alias.toConfig(); err != nil || f.Backend != "x" || f.Certificates[0] != "c" {
+		t.Fatalf("scaleway aliases: %+v %v", f, err)
+	}
+}
+
+func TestMergePatch(t *testing.T) {
+	var target, patch any
+	json.Unmarshal([]byte(`{"a": 1, "b": {"c": 2, "d": 3}, "e": [1]}`), &target)
+	json.Unmarshal([]byte(`{"a": null, "b": {"c": 5}, "e": [2, 3], "f": "x"}`), &patch)
+	got, _ := json.Marshal(mergePatch(target, patch))
+	if string(got) != `{"b":{"c":5,"d":3},"e":[2,3],"f":"x"}` {
+		t.Fatalf("merge: %s", got)
+	}
+}
+
+func controlMeta() control.ObjectMeta { return control.ObjectMeta{} }

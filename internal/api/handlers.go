@@ -1,0 +1,659 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/control"
+)
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /v1/status", s.getStatus)
+	m.HandleFunc("GET /v1/config", s.getConfig)
+	m.HandleFunc("PUT /v1/config", s.putConfig)
+	m.HandleFunc("GET /v1/history", s.getHistory)
+	m.HandleFunc("POST /v1/rollback", s.postRollback)
+
+	m.HandleFunc("POST /v1/transactions", s.beginTxn)
+	m.HandleFunc("GET /v1/transactions/{id}", s.getTxn)
+	m.HandleFunc("PUT /v1/transactions/{id}", s.commitTxn)
+	m.HandleFunc("DELETE /v1/transactions/{id}", s.abortTxn)
+
+	m.HandleFunc("GET /v1/lbs", s.listLBs)
+	m.HandleFunc("GET /v1/lbs/{lb}", s.getLB)
+	m.HandleFunc("PUT /v1/lbs/{lb}", s.putLB(false))
+	m.HandleFunc("PATCH /v1/lbs/{lb}", s.putLB(true))
+	m.HandleFunc("DELETE /v1/lbs/{lb}", s.deleteLB)
+
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends", s.listFrontends)
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{name}", s.getFrontend)
+	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{name}", s.putFrontend(false))
+	m.HandleFunc("PATCH /v1/lbs/{lb}/frontends/{name}", s.putFrontend(true))
+	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{name}", s.deleteFrontend)
+
+	m.HandleFunc("GET /v1/lbs/{lb}/backends", s.listBackends)
+	m.HandleFunc("GET /v1/lbs/{lb}/backends/{name}", s.getBackend)
+	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}", s.putBackend(false))
+	m.HandleFunc("PATCH /v1/lbs/{lb}/backends/{name}", s.putBackend(true))
+	m.HandleFunc("DELETE /v1/lbs/{lb}/backends/{name}", s.deleteBackend)
+
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.problem(w, r, http.StatusNotFound, "not found", "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
+	})
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	rev, err := s.ctl.Revision(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st := Status{Listeners: []string{}}
+	if s.o.Status != nil {
+		st = s.o.Status()
+	}
+	reply(w, http.StatusOK, rev, struct {
+		StoredRevision uint64 `json:"stored_revision"`
+		Status
+	}{rev, st})
+}
+
+// state reads the config at ?revision= (default: the head).
+func (s *Server) state(r *http.Request) (*control.State, error) {
+	var rev uint64
+	if v := r.URL.Query().Get("revision"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return nil, &badRequest{"revision", fmt.Sprintf("%q is not a revision number", v)}
+		}
+		rev = n
+	}
+	return s.ctl.Get(r.Context(), rev)
+}
+
+func wantsYAML(r *http.Request) bool {
+	return r.URL.Query().Get("format") == "yaml" || strings.Contains(r.Header.Get("Accept"), "yaml")
+}
+
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if st.Config.LBs == nil {
+		st.Config.LBs = []config.LB{}
+	}
+	if wantsYAML(r) {
+		js, err := json.Marshal(st.Config)
+		if err == nil {
+			var y []byte
+			if y, err = yaml.JSONToYAML(js); err == nil {
+				w.Header().Set("Content-Type", "application/yaml")
+				w.Header().Set("ETag", etag(st.Revision))
+				w.Write(y)
+				return
+			}
+		}
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, st.Config)
+}
+
+// putConfig replaces the whole desired state (gantry apply). JSON or YAML.
+func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		s.fail(w, r, &badRequest{"body", err.Error()})
+		return
+	}
+	cfg, err := config.Parse(body)
+	if err != nil {
+		s.fail(w, r, &badRequest{"body", err.Error()})
+		return
+	}
+	req, err := s.writeRequest(r, nil)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req.Mutate = func(cur *config.Config) error {
+		*cur = *cfg
+		return nil
+	}
+	s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
+		return map[string]any{"revision": rev}, nil
+	})
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, before := 20, uint64(0)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.fail(w, r, &badRequest{"limit", "must be 1-1000"})
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			s.fail(w, r, &badRequest{"before", "must be a revision number"})
+			return
+		}
+		before = n
+	}
+	hs, err := s.ctl.History(r.Context(), before, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rev, err := s.ctl.Revision(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if hs == nil {
+		hs = []control.HistoryEntry{}
+	}
+	reply(w, http.StatusOK, rev, map[string]any{"revisions": hs})
+}
+
+func (s *Server) postRollback(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Revision uint64 `json:"revision"`
+	}
+	if err := decode(r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if body.Revision == 0 {
+		s.fail(w, r, &badRequest{"revision", "required"})
+		return
+	}
+	req, err := s.writeRequest(r, nil)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.ctl.Rollback(r.Context(), body.Revision, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.finish(w, r, res, http.StatusOK, func(rev uint64) (any, error) { return res, nil })
+}
+
+func (s *Server) beginTxn(w http.ResponseWriter, r *http.Request) {
+	var version uint64
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			s.fail(w, r, &badRequest{"version", "must be a revision number"})
+			return
+		}
+		version = n
+	}
+	t, err := s.ctl.Begin(r.Context(), version, author(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusCreated, t.Version, t)
+}
+
+func (s *Server) getTxn(w http.ResponseWriter, r *http.Request) {
+	t, err := s.ctl.Transaction(r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, t.Version, t)
+}
+
+func (s *Server) commitTxn(w http.ResponseWriter, r *http.Request) {
+	dry, err := boolParam(r, "dry_run")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.ctl.Commit(r.Context(), r.PathValue("id"), dry, r.URL.Query().Get("message"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.finish(w, r, res, http.StatusOK, func(rev uint64) (any, error) { return res, nil })
+}
+
+func (s *Server) abortTxn(w http.ResponseWriter, r *http.Request) {
+	if err := s.ctl.Abort(r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// page applies ?name (substring), ?order_by, ?page and ?page_size to a list.
+func page[T any](r *http.Request, items []T, name func(T) string, created func(T) int64) ([]T, int, error) {
+	q := r.URL.Query()
+	if f := q.Get("name"); f != "" {
+		items = slices.DeleteFunc(slices.Clone(items), func(t T) bool { return !strings.Contains(name(t), f) })
+	}
+	switch o := q.Get("order_by"); o {
+	case "", "created_at_asc":
+		slices.SortStableFunc(items, func(a, b T) int { return int(created(a) - created(b)) })
+	case "created_at_desc":
+		slices.SortStableFunc(items, func(a, b T) int { return int(created(b) - created(a)) })
+	case "name_asc":
+		slices.SortStableFunc(items, func(a, b T) int { return strings.Compare(name(a), name(b)) })
+	case "name_desc":
+		slices.SortStableFunc(items, func(a, b T) int { return strings.Compare(name(b), name(a)) })
+	default:
+		return nil, 0, &badRequest{"order_by", fmt.Sprintf("%q is not one of created_at_asc, created_at_desc, name_asc, name_desc", o)}
+	}
+	pg, size := 1, 20
+	var err error
+	if v := q.Get("page"); v != "" {
+		if pg, err = strconv.Atoi(v); err != nil || pg < 1 {
+			return nil, 0, &badRequest{"page", "must be a number from 1"}
+		}
+	}
+	if v := q.Get("page_size"); v != "" {
+		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > 100 {
+			return nil, 0, &badRequest{"page_size", "must be 1-100"}
+		}
+	}
+	total := len(items)
+	lo := min((pg-1)*size, total)
+	return items[lo:min(lo+size, total)], total, nil
+}
+
+func (s *Server) listLBs(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all := make([]lbOut, 0, len(st.Config.LBs))
+	for i := range st.Config.LBs {
+		lb := &st.Config.LBs[i]
+		all = append(all, toLBOut(lb, st.Meta[control.LBPath(lb.Name)]))
+	}
+	out, total, err := page(r, all, func(l lbOut) string { return l.Name }, func(l lbOut) int64 { return l.CreatedAt.UnixNano() })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, map[string]any{"lbs": out, "total_count": total})
+}
+
+func (s *Server) getLB(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lb, err := control.FindLB(st.Config, r.PathValue("lb"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, toLBOut(lb, st.Meta[control.LBPath(lb.Name)]))
+}
+
+// body reads a PUT body, or for a PATCH merges it (RFC 7386) into the
+// current object's JSON, then decodes the result into in.
+func body(r *http.Request, patch bool, current any, in any) error {
+	if !patch {
+		return decode(r, in)
+	}
+	if current == nil {
+		return fmt.Errorf("%w: PATCH needs an existing object (use PUT to create)", control.ErrNotFound)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		return &badRequest{"body", err.Error()}
+	}
+	var p any
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return &badRequest{"body", "invalid JSON: " + err.Error()}
+	}
+	cur, err := json.Marshal(current)
+	if err != nil {
+		return err
+	}
+	var base any
+	if err := json.Unmarshal(cur, &base); err != nil {
+		return err
+	}
+	merged, err := json.Marshal(mergePatch(base, p))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(merged))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(in); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return &badRequest{strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field"}
+		}
+		return &badRequest{"body", err.Error()}
+	}
+	return nil
+}
+
+// mergePatch applies an RFC 7386 JSON merge patch.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+		} else {
+			t[k] = mergePatch(t[k], v)
+		}
+	}
+	return t
+}
+
+// checkName rejects a body that names another object than the path.
+func checkName(bodyName, pathName string) error {
+	if bodyName != "" && bodyName != pathName {
+		return &badRequest{"name", fmt.Sprintf("%q differs from the name in the path (%q)", bodyName, pathName)}
+	}
+	return nil
+}
+
+func (s *Server) putLB(patch bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("lb")
+		req, err := s.writeRequest(r, nil)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		// PATCH reads the body inside the change, against the head.
+		raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			s.fail(w, r, &badRequest{"body", err.Error()})
+			return
+		}
+		existed := false
+		req.Mutate = control.PutLB(name, func(cur *config.LB) (config.LB, error) {
+			existed = cur != nil
+			var curIn any
+			if cur != nil {
+				curIn = lbIn{Description: cur.Description, Tags: cur.Tags, IPs: cur.IPs}
+			}
+			var in lbIn
+			if err := body(reqWithBody(r, raw), patch, curIn, &in); err != nil {
+				return config.LB{}, err
+			}
+			if err := checkName(in.Name, name); err != nil {
+				return config.LB{}, err
+			}
+			return config.LB{Description: in.Description, Tags: in.Tags, IPs: in.IPs}, nil
+		})
+		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
+			st, err := s.ctl.Get(r.Context(), rev)
+			if err != nil {
+				return nil, err
+			}
+			lb, err := control.FindLB(st.Config, name)
+			if err != nil {
+				return nil, err
+			}
+			if !existed {
+				w.Header().Set("Location", "/v1/lbs/"+name)
+			}
+			return toLBOut(lb, st.Meta[control.LBPath(name)]), nil
+		})
+	}
+}
+
+// reqWithBody gives a handler's request a fresh reader over body, so a
+// change that is retried can read it again.
+func reqWithBody(r *http.Request, raw []byte) *http.Request {
+	r2 := *r
+	r2.Body = io.NopCloser(bytes.NewReader(raw))
+	return &r2
+}
+
+func (s *Server) deleteLB(w http.ResponseWriter, r *http.Request) {
+	req, err := s.writeRequest(r, control.DeleteLB(r.PathValue("lb")))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.change(w, r, req, http.StatusNoContent, nil)
+}
+
+func (s *Server) listFrontends(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lb, err := control.FindLB(st.Config, r.PathValue("lb"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all := make([]frontendOut, 0, len(lb.Frontends))
+	for i := range lb.Frontends {
+		f := &lb.Frontends[i]
+		all = append(all, toFrontendOut(f, st.Meta[control.FrontendPath(lb.Name, f.Name)]))
+	}
+	out, total, err := page(r, all, func(f frontendOut) string { return f.Name }, func(f frontendOut) int64 { return f.CreatedAt.UnixNano() })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, map[string]any{"frontends": out, "total_count": total})
+}
+
+func findFrontend(cfg *config.Config, lbName, name string) (*config.Frontend, error) {
+	lb, err := control.FindLB(cfg, lbName)
+	if err != nil {
+		return nil, err
+	}
+	for i := range lb.Frontends {
+		if lb.Frontends[i].Name == name {
+			return &lb.Frontends[i], nil
+		}
+	}
+	return nil, fmt.Errorf("frontend %q of load balancer %q: %w", name, lbName, control.ErrNotFound)
+}
+
+func findBackend(cfg *config.Config, lbName, name string) (*config.Backend, error) {
+	lb, err := control.FindLB(cfg, lbName)
+	if err != nil {
+		return nil, err
+	}
+	for i := range lb.Backends {
+		if lb.Backends[i].Name == name {
+			return &lb.Backends[i], nil
+		}
+	}
+	return nil, fmt.Errorf("backend %q of load balancer %q: %w", name, lbName, control.ErrNotFound)
+}
+
+func (s *Server) getFrontend(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lbName, name := r.PathValue("lb"), r.PathValue("name")
+	f, err := findFrontend(st.Config, lbName, name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, toFrontendOut(f, st.Meta[control.FrontendPath(lbName, name)]))
+}
+
+func (s *Server) putFrontend(patch bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		lbName, name := r.PathValue("lb"), r.PathValue("name")
+		req, err := s.writeRequest(r, nil)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			s.fail(w, r, &badRequest{"body", err.Error()})
+			return
+		}
+		req.Mutate = control.PutFrontend(lbName, name, func(cur *config.Frontend) (config.Frontend, error) {
+			var curIn any
+			if cur != nil {
+				curIn = frontendIn{InboundPort: cur.InboundPort, Protocol: cur.Protocol, Backend: cur.Backend,
+					TimeoutClient: cur.TimeoutClient, TimeoutHTTPRequest: cur.TimeoutHTTPRequest, MaxHeaderBytes: cur.MaxHeaderBytes,
+					MaxHeaders: cur.MaxHeaders, XForwardedFor: cur.XForwardedFor, Forwarded: cur.Forwarded,
+					Routes: toFrontendOut(cur, control.ObjectMeta{}).Routes, ACLs: cur.ACLs, Certificates: cur.Certificates}
+			}
+			var in frontendIn
+			if err := body(reqWithBody(r, raw), patch, curIn, &in); err != nil {
+				return config.Frontend{}, err
+			}
+			if err := checkName(in.Name, name); err != nil {
+				return config.Frontend{}, err
+			}
+			return in.toConfig()
+		})
+		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
+			st, err := s.ctl.Get(r.Context(), rev)
+			if err != nil {
+				return nil, err
+			}
+			f, err := findFrontend(st.Config, lbName, name)
+			if err != nil {
+				return nil, err
+			}
+			return toFrontendOut(f, st.Meta[control.FrontendPath(lbName, name)]), nil
+		})
+	}
+}
+
+func (s *Server) deleteFrontend(w http.ResponseWriter, r *http.Request) {
+	req, err := s.writeRequest(r, control.DeleteFrontend(r.PathValue("lb"), r.PathValue("name")))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.change(w, r, req, http.StatusNoContent, nil)
+}
+
+func (s *Server) listBackends(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lb, err := control.FindLB(st.Config, r.PathValue("lb"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all := make([]backendOut, 0, len(lb.Backends))
+	for i := range lb.Backends {
+		b := lb.Backends[i]
+		m := st.Meta[control.BackendPath(lb.Name, b.Name)]
+		all = append(all, backendOut{Backend: b, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt})
+	}
+	out, total, err := page(r, all, func(b backendOut) string { return b.Name }, func(b backendOut) int64 { return b.CreatedAt.UnixNano() })
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, map[string]any{"backends": out, "total_count": total})
+}
+
+func (s *Server) getBackend(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lbName, name := r.PathValue("lb"), r.PathValue("name")
+	b, err := findBackend(st.Config, lbName, name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m := st.Meta[control.BackendPath(lbName, name)]
+	reply(w, http.StatusOK, st.Revision, backendOut{Backend: *b, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt})
+}
+
+func (s *Server) putBackend(patch bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		lbName, name := r.PathValue("lb"), r.PathValue("name")
+		req, err := s.writeRequest(r, nil)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			s.fail(w, r, &badRequest{"body", err.Error()})
+			return
+		}
+		req.Mutate = control.PutBackend(lbName, name, func(cur *config.Backend) (config.Backend, error) {
+			var curIn any
+			if cur != nil {
+				c := *cur
+				c.Name = ""
+				curIn = c // the model's JSON is valid backendIn JSON
+			}
+			var in backendIn
+			if err := body(reqWithBody(r, raw), patch, curIn, &in); err != nil {
+				return config.Backend{}, err
+			}
+			if err := checkName(in.Name, name); err != nil {
+				return config.Backend{}, err
+			}
+			return in.toConfig()
+		})
+		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
+			st, err := s.ctl.Get(r.Context(), rev)
+			if err != nil {
+				return nil, err
+			}
+			b, err := findBackend(st.Config, lbName, name)
+			if err != nil {
+				return nil, err
+			}
+			m := st.Meta[control.BackendPath(lbName, name)]
+			return backendOut{Backend: *b, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}, nil
+		})
+	}
+}
+
+func (s *Server) deleteBackend(w http.ResponseWriter, r *http.Request) {
+	req, err := s.writeRequest(r, control.DeleteBackend(r.PathValue("lb"), r.PathValue("name")))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.change(w, r, req, http.StatusNoContent, nil)
+}
