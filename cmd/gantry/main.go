@@ -23,6 +23,8 @@ var version = "dev"
 const usage = `gantry: a load balancer driven by an API
 
 Usage:
+  gantry serve [--admin 127.0.0.1:9980] [--data ./gantry-data]
+                            run the admin API and the data plane (embedded store)
   gantry proxy --from ADDR --to ADDR[,ADDR...] [--mode http|tcp]
                             forward one port to backends (round robin)
   gantry run -f FILE        serve the load balancers of a YAML/JSON config
@@ -44,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "proxy":
 		return cmdProxy(args[1:], stderr)
 	case "run":
@@ -113,6 +117,21 @@ func cmdProxy(args []string, stderr io.Writer) int {
 		return 2
 	}
 	return serve(lf, stderr, func(ctx context.Context, o app.RunOptions) error { return app.Run(ctx, cfg, o) })
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	admin := fs.String("admin", "127.0.0.1:9980", "admin API address")
+	data := fs.String("data", "./gantry-data", "data directory (store, admin token)")
+	var lf logFlags
+	lf.register(fs)
+	if code := parse(fs, args); code >= 0 {
+		return code
+	}
+	return serve(lf, stderr, func(ctx context.Context, o app.RunOptions) error {
+		return app.Serve(ctx, app.ServeOptions{Admin: *admin, DataDir: *data, Log: o.Log, DrainTimeout: o.DrainTimeout}, stdout)
+	})
 }
 
 func cmdRun(args []string, stderr io.Writer) int {

@@ -66,7 +66,18 @@ func (d *Dataplane) SetDrainTimeout(t time.Duration) { d.listeners.DrainTimeout 
 func (d *Dataplane) Apply(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	snap, err := snapshot.Build(cfg, d.reg, d.revision+1)
+	return d.apply(cfg, d.revision+1)
+}
+
+// ApplyRevision is Apply for a config that is stored revision rev.
+func (d *Dataplane) ApplyRevision(cfg *config.Config, rev uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.apply(cfg, rev)
+}
+
+func (d *Dataplane) apply(cfg *config.Config, rev uint64) error {
+	snap, err := snapshot.Build(cfg, d.reg, rev)
 	if err != nil {
 		d.reg.Retain(d.keys())
 		return err

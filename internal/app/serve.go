@@ -1,0 +1,187 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gantry-lb/gantry/internal/api"
+	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/control"
+	"github.com/gantry-lb/gantry/internal/snapshot"
+	"github.com/gantry-lb/gantry/internal/store/bolt"
+	"github.com/gantry-lb/gantry/internal/upstream"
+)
+
+// ServeOptions is what `gantry serve` takes.
+type ServeOptions struct {
+	Admin        string // admin API address
+	DataDir      string // where the store and the admin token live
+	Log          *slog.Logger
+	DrainTimeout time.Duration
+	// Ready, if set, is called with the admin API's bound address once it
+	// accepts requests.
+	Ready func(adminAddr string)
+}
+
+// TokenFile is the name of the admin token file in the data directory.
+const TokenFile = "admin.token"
+
+// Serve runs the admin API and the data plane over the embedded store until
+// ctx is done, then drains. On first start it creates an admin token,
+// prints it once to out and writes it to <data>/admin.token (0600).
+func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	st, err := bolt.Open(filepath.Join(o.DataDir, "gantry.db"), bolt.Options{KeepRevisions: 10000})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctl := control.New(st, dryRun, o.Log)
+	if err := ensureAdminToken(ctx, ctl, o.DataDir, out); err != nil {
+		return err
+	}
+	d := NewDataplane(o.Log)
+	d.SetDrainTimeout(o.DrainTimeout)
+	rec := &reconciler{ctl: ctl, d: d, log: o.Log.With("component", "reconcile"), changed: make(chan struct{})}
+	rctx, stopReconcile := context.WithCancel(ctx)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		rec.run(rctx, st.Watch(rctx))
+	}()
+
+	ln, err := net.Listen("tcp", o.Admin)
+	if err != nil {
+		stopReconcile()
+		<-recDone
+		d.Shutdown(context.Background())
+		return fmt.Errorf("admin API: %w", err)
+	}
+	handler := api.New(api.Options{Control: ctl, Status: rec.status, WaitApplied: rec.wait, Log: o.Log})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	o.Log.Info("admin API listening", "addr", ln.Addr().String(), "data", o.DataDir)
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-srvErr:
+	}
+	o.Log.Info("shutting down: draining connections", "timeout", o.DrainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), o.DrainTimeout)
+	defer cancel()
+	srv.Shutdown(sctx)
+	stopReconcile()
+	<-recDone
+	d.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// dryRun compiles a config the way the data plane would, publishing nothing.
+func dryRun(cfg *config.Config) error {
+	_, err := snapshot.Build(cfg, upstream.NewRegistry(), 0)
+	return err
+}
+
+func ensureAdminToken(ctx context.Context, ctl *control.Control, dir string, out io.Writer) error {
+	toks, err := ctl.Tokens(ctx)
+	if err != nil {
+		return err
+	}
+	if len(toks) > 0 {
+		return nil
+	}
+	secret, _, err := ctl.CreateToken(ctx, "admin", control.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, TokenFile)
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	fmt.Fprintf(out, "Admin token (shown once; also in %s):\n%s\n", path, secret)
+	return nil
+}
+
+// reconciler applies every stored revision to the data plane.
+type reconciler struct {
+	ctl *control.Control
+	d   *Dataplane
+	log *slog.Logger
+
+	mu       sync.Mutex
+	applied  uint64
+	failed   uint64 // newest revision that failed to apply
+	applyErr error
+	changed  chan struct{} // closed and replaced on every change
+}
+
+func (r *reconciler) run(ctx context.Context, revs <-chan uint64) {
+	for rev := range revs {
+		st, err := r.ctl.Get(ctx, rev)
+		if err == nil {
+			err = r.d.ApplyRevision(st.Config, rev)
+		}
+		r.mu.Lock()
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("revision not applied; traffic stays on the previous one", "revision", rev, "err", err)
+			}
+			r.failed, r.applyErr = rev, err
+		} else {
+			r.applied, r.failed, r.applyErr = rev, 0, nil
+		}
+		close(r.changed)
+		r.changed = make(chan struct{})
+		r.mu.Unlock()
+	}
+}
+
+func (r *reconciler) status() api.Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := api.Status{AppliedRevision: r.applied, Listeners: []string{}}
+	if r.applyErr != nil {
+		s.ApplyError = fmt.Sprintf("revision %d: %v", r.failed, r.applyErr)
+	}
+	if snap := r.d.Snapshot(); snap != nil {
+		s.Listeners = snap.Addrs()
+	}
+	return s
+}
+
+// wait blocks until revision rev (or a later one) is applied, or fails.
+func (r *reconciler) wait(ctx context.Context, rev uint64) error {
+	for {
+		r.mu.Lock()
+		applied, failed, err, ch := r.applied, r.failed, r.applyErr, r.changed
+		r.mu.Unlock()
+		if applied >= rev {
+			return nil
+		}
+		if failed >= rev {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
