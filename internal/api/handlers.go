@@ -19,6 +19,7 @@ import (
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /v1/status", s.getStatus)
+	m.HandleFunc("GET /v1/openapi.json", s.getOpenAPI)
 	m.HandleFunc("GET /v1/config", s.getConfig)
 	m.HandleFunc("PUT /v1/config", s.putConfig)
 	m.HandleFunc("GET /v1/history", s.getHistory)
