@@ -89,6 +89,7 @@ func (d *Dataplane) apply(cfg *config.Config, rev uint64) error {
 	d.revision = snap.Revision
 	d.checker.Sync(snap.HealthTargets())
 	d.reg.Retain(snap.EndpointKeys())
+	d.reg.RetainFrontends(snap.FrontendKeys())
 	d.log.Debug("applied", "revision", snap.Revision, "listeners", len(snap.Addrs()))
 	return nil
 }

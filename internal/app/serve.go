@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-lb/gantry/internal/control"
 	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/store/bolt"
+	"github.com/gantry-lb/gantry/internal/telemetry"
 	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
@@ -68,8 +69,17 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 		d.Shutdown(context.Background())
 		return fmt.Errorf("admin API: %w", err)
 	}
-	handler := api.New(api.Options{Control: ctl, Status: rec.status, WaitApplied: rec.wait, Log: o.Log})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", api.New(api.Options{Control: ctl, Status: rec.status, WaitApplied: rec.wait, Log: o.Log}))
+	// /metrics needs no token, like every Prometheus target: keep the admin
+	// address private (the default is loopback).
+	mux.Handle("GET /metrics", telemetry.MetricsHandler(telemetry.NewCollector(func() telemetry.Scrape {
+		s := d.scrape()
+		s.Stored, _ = ctl.Revision(context.Background())
+		s.Applied = rec.status().AppliedRevision
+		return s
+	})))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	o.Log.Info("admin API listening", "addr", ln.Addr().String(), "data", o.DataDir)

@@ -63,7 +63,34 @@ func (h httpHeaders) Get(name string) ([]byte, bool) {
 	return []byte(vs[0]), true
 }
 
-func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// statusWriter remembers the status written, for the traffic counters.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	out    int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.out += int64(n)
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w := &statusWriter{ResponseWriter: rw}
 	if h.active.Add(1) == 1 {
 		h.lc.SetIdle(false)
 	}
@@ -82,6 +109,7 @@ func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this frontend is gone", http.StatusServiceUnavailable)
 		return
 	}
+	defer func() { fe.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out) }()
 	be := fe.Route([]byte(r.Host), []byte(r.URL.Path), httpHeaders(r.Header))
 	if be == nil {
 		http.Error(w, "no route for this host and path", http.StatusNotFound)
@@ -123,7 +151,10 @@ func (h *h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no server is available to handle this request", http.StatusServiceUnavailable)
 		return
 	}
-	defer ep.End()
+	defer func() {
+		ep.End()
+		ep.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out)
+	}()
 	if err := h.exchange(w, r, c, fe, be, ep, uc); err != nil {
 		uc.Close()
 		ep.CountFailure()

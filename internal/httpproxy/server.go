@@ -112,6 +112,12 @@ type conn struct {
 	// is out of step (a body was announced but not sent).
 	noReuse bool
 	lr      io.LimitedReader // for splice, kept here so it does not escape per request
+	// status, in and out describe the current request for the traffic
+	// counters: the status sent to the client (0: none) and body bytes
+	// received and sent; start is when its head arrived.
+	status  int
+	in, out int64
+	start   time.Time
 	// linger is set when the client connection closes with bytes it sent
 	// that were not read; see lingerClose.
 	linger bool
@@ -122,6 +128,9 @@ func (s *Server) Serve(lc *listener.Conn) {
 	c := s.conns.Get().(*conn)
 	c.lc, c.raw = lc, lc.Conn
 	c.ip = clientIP(lc.RemoteAddr())
+	if fe := c.frontend(); fe != nil {
+		fe.Traffic.CountConn()
+	}
 	c.br.Reset(lc.Conn)
 	c.bw.Reset(lc.Conn)
 	defer func() {
@@ -213,7 +222,10 @@ func (c *conn) serve() {
 			c.requestError(err)
 			return
 		}
-		if !c.handle(fe) {
+		c.start, c.status, c.in, c.out = time.Now(), 0, 0, 0
+		keep := c.handle(fe)
+		fe.Traffic.Observe(c.status, time.Since(c.start), c.in, c.out)
+		if !keep {
 			return
 		}
 	}
@@ -300,7 +312,7 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 		}
 		return c.errorResponse(503, msg, req.HasBody())
 	}
-	defer ep.End()
+	defer c.finished(ep)
 	c.head = appendRequestHead(c.head[:0], req, &c.u, fe)
 	// A small body that already arrived goes out in the same write as the head.
 	inline := false
@@ -330,6 +342,7 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 	}
 	if inline {
 		c.br.Discard(int(req.ContentLength))
+		c.in = req.ContentLength
 	}
 	c.resp.Reset()
 	c.noReuse = false
@@ -398,6 +411,12 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 	return c.relay(fe, be, ep, uc, reused && bodySent && replayable(req), true)
 }
 
+// finished counts the end of a request to ep.
+func (c *conn) finished(ep *upstream.Endpoint) {
+	ep.End()
+	ep.Traffic.Observe(c.status, time.Since(c.start), c.in, c.out)
+}
+
 // replayable reports whether a request may be sent again on a new
 // connection after a reused one failed before any response byte.
 func replayable(req *h1.Request) bool {
@@ -428,6 +447,7 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 					return werr, true
 				}
 				left -= int64(n)
+				c.in += int64(n)
 			}
 			if err != nil {
 				if left > 0 && err == io.EOF {
@@ -449,6 +469,7 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 		if _, err := c.cw.Write(first); err != nil {
 			return err, true
 		}
+		c.in += int64(len(first))
 	}
 	buf := c.s.bufs.Get().(*[copyBufSize]byte)
 	defer c.s.bufs.Put(buf)
@@ -460,6 +481,7 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 			if _, werr := c.cw.Write(buf[:n]); werr != nil {
 				return werr, true
 			}
+			c.in += int64(n)
 			if c.br.Buffered() == 0 {
 				if werr := c.ubw.Flush(); werr != nil {
 					return werr, true
@@ -575,6 +597,7 @@ func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstre
 	}
 	h = append(h, '\r', '\n')
 	c.head = h
+	c.status = resp.Status
 	c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
 	c.bw.Write(h)
 
@@ -605,6 +628,7 @@ func (c *conn) copyLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstr
 		b, _ := uc.R.Peek(int(n))
 		c.bw.Write(b)
 		uc.R.Discard(int(n))
+		c.out += n
 		return nil
 	}
 	if n >= spliceMin {
@@ -617,6 +641,7 @@ func (c *conn) copyLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstr
 		k, err := uc.R.Read(buf[:min(n, copyBufSize)])
 		if k > 0 {
 			n -= int64(k)
+			c.out += int64(k)
 			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
 			if _, werr := c.bw.Write(buf[:k]); werr != nil {
 				return werr
@@ -642,6 +667,7 @@ func (c *conn) spliceLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *ups
 		c.bw.Write(b)
 		uc.R.Discard(int(k))
 		n -= k
+		c.out += k
 	}
 	if err := c.bw.Flush(); err != nil {
 		return err
@@ -657,6 +683,7 @@ func (c *conn) spliceLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *ups
 		c.lr = io.LimitedReader{R: uc.Conn, N: step}
 		k, err := dst.ReadFrom(&c.lr)
 		n -= k
+		c.out += k
 		if err != nil {
 			return err
 		}
@@ -676,6 +703,7 @@ func (c *conn) copyChunked(fe *snapshot.Frontend, be *snapshot.Backend, uc *upst
 		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
 		k, err := c.cr.Read(buf[:])
 		if k > 0 {
+			c.out += int64(k)
 			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
 			var werr error
 			if chunked {
@@ -713,6 +741,7 @@ func (c *conn) copyUntilClose(fe *snapshot.Frontend, be *snapshot.Backend, uc *u
 		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
 		k, err := uc.R.Read(buf[:])
 		if k > 0 {
+			c.out += int64(k)
 			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
 			var werr error
 			if chunked {
@@ -743,6 +772,7 @@ func (c *conn) copyUntilClose(fe *snapshot.Frontend, be *snapshot.Backend, uc *u
 // tunnel relays the 101 response and turns both connections into a byte
 // tunnel, which outlives any config change.
 func (c *conn) tunnel(be *snapshot.Backend, uc *upstream.Conn) {
+	c.status = 101
 	h := appendStatusLine(c.head[:0], 101, c.resp.Reason)
 	h = appendResponseFields(h, &c.resp, false, false)
 	h = append(h, "Connection: Upgrade\r\nUpgrade: "...)
@@ -768,6 +798,7 @@ func (c *conn) tunnel(be *snapshot.Backend, uc *upstream.Conn) {
 func (c *conn) errorResponse(status int, msg string, closeConn bool) bool {
 	closeConn = closeConn || c.req.Close || c.lc.Draining()
 	c.linger = closeConn
+	c.status, c.out = status, int64(len(msg)+1)
 	h := appendStatusLine(c.head[:0], status, []byte(statusText(status)))
 	h = append(h, "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache\r\nContent-Length: "...)
 	h = strconv.AppendInt(h, int64(len(msg)+1), 10)

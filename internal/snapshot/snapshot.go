@@ -30,6 +30,7 @@ type Snapshot struct {
 	backends  []*Backend
 	health    []health.Target
 	keys      map[upstream.Key]bool
+	feKeys    map[string]bool
 }
 
 // Frontend is the compiled form of a config.Frontend bound to one address.
@@ -47,6 +48,10 @@ type Frontend struct {
 	MaxHeaders         int
 	XForwardedFor      bool
 	Forwarded          bool
+
+	// Traffic counts this frontend's requests; live state that survives
+	// swaps. Never nil.
+	Traffic *upstream.Traffic
 }
 
 // Backend is the compiled form of a config.Backend.
@@ -95,6 +100,18 @@ func (s *Snapshot) Backends() []*Backend { return s.backends }
 // HealthTargets returns the active health checks this snapshot asks for.
 func (s *Snapshot) HealthTargets() []health.Target { return s.health }
 
+// FrontendKeys returns the "lb/frontend" name of every frontend.
+func (s *Snapshot) FrontendKeys() map[string]bool { return s.feKeys }
+
+// Frontends returns every frontend, one per listen address, sorted by address.
+func (s *Snapshot) Frontends() []*Frontend {
+	out := make([]*Frontend, 0, len(s.frontends))
+	for _, a := range s.Addrs() {
+		out = append(out, s.frontends[a])
+	}
+	return out
+}
+
 // EndpointKeys returns the identity of every endpoint the snapshot uses.
 func (s *Snapshot) EndpointKeys() map[upstream.Key]bool { return s.keys }
 
@@ -110,6 +127,7 @@ func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapsh
 		Revision:  revision,
 		frontends: make(map[string]*Frontend),
 		keys:      make(map[upstream.Key]bool),
+		feKeys:    make(map[string]bool),
 	}
 	for i := range d.LBs {
 		lb := &d.LBs[i]
@@ -123,7 +141,7 @@ func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapsh
 			s.backends = append(s.backends, b)
 		}
 		for j := range lb.Frontends {
-			if err := s.frontend(lb, &lb.Frontends[j], backends); err != nil {
+			if err := s.frontend(lb, &lb.Frontends[j], backends, reg); err != nil {
 				return nil, err
 			}
 		}
@@ -182,9 +200,11 @@ func healthSpec(hc *config.HealthCheck, srv *config.Server) health.Spec {
 	return spec
 }
 
-func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[string]*Backend) error {
+func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[string]*Backend, reg *upstream.Registry) error {
+	s.feKeys[lb.Name+"/"+cf.Name] = true
 	f := &Frontend{
-		LB: lb.Name, Name: cf.Name, Protocol: cf.Protocol,
+		Traffic: reg.Frontend(lb.Name + "/" + cf.Name),
+		LB:      lb.Name, Name: cf.Name, Protocol: cf.Protocol,
 		Default:            backends[cf.Backend],
 		TimeoutClient:      cf.TimeoutClient.Duration(),
 		TimeoutHTTPRequest: cf.TimeoutHTTPRequest.Duration(),

@@ -44,6 +44,7 @@ func New(log *slog.Logger) *Proxy {
 // Serve forwards c for frontend fe until either side is done.
 func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 	c.SetIdle(false)
+	fe.Traffic.CountConn()
 	be := fe.Default
 	var buf *[peekSize]byte
 	var pending []byte
@@ -91,7 +92,10 @@ func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 			return
 		}
 	}
-	Tunnel(c.Conn, uc, nil, nil, be.TimeoutTunnel)
+	in, out := Tunnel(c.Conn, uc, nil, nil, be.TimeoutTunnel)
+	in += int64(len(pending))
+	fe.Traffic.AddBytes(in, out)
+	ep.Traffic.AddBytes(in, out)
 }
 
 // debug logs at debug level; the arguments are not even built otherwise.

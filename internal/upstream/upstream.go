@@ -87,9 +87,10 @@ type Endpoint struct {
 	reason    atomic.Pointer[string]
 
 	inflight atomic.Int64 // requests or connections in progress
-	conns    atomic.Uint64
-	requests atomic.Uint64
 	failures atomic.Uint64
+
+	// Traffic counts what this server answered.
+	Traffic Traffic
 
 	// Idle holds idle keep-alive connections to this endpoint.
 	Idle Pool
@@ -148,13 +149,13 @@ func (e *Endpoint) LastCheck() CheckResult { return CheckResult(e.lastCheck.Load
 func (e *Endpoint) Inflight() int64 { return e.inflight.Load() }
 
 // Begin counts the start of a request or connection. On the hot path.
-func (e *Endpoint) Begin() { e.inflight.Add(1); e.requests.Add(1) }
+func (e *Endpoint) Begin() { e.inflight.Add(1) }
 
 // End counts the end of a request or connection started with Begin.
 func (e *Endpoint) End() { e.inflight.Add(-1) }
 
 // CountConn counts a new upstream connection.
-func (e *Endpoint) CountConn() { e.conns.Add(1) }
+func (e *Endpoint) CountConn() { e.Traffic.CountConn() }
 
 // CountFailure counts a failed connection attempt or a malformed response.
 func (e *Endpoint) CountFailure() { e.failures.Add(1) }
@@ -166,18 +167,17 @@ type Stats struct {
 	LastCheck CheckResult
 	Reason    string
 	Inflight  int64
-	Conns     uint64
-	Requests  uint64
 	Failures  uint64
 	IdleConns int
+	Traffic   TrafficStats
 }
 
 // Stats returns a copy of the counters.
 func (e *Endpoint) Stats() Stats {
 	return Stats{
 		State: e.State(), Since: e.Since(), LastCheck: e.LastCheck(), Reason: e.Reason(),
-		Inflight: e.inflight.Load(), Conns: e.conns.Load(), Requests: e.requests.Load(),
-		Failures: e.failures.Load(), IdleConns: e.Idle.Len(),
+		Inflight: e.inflight.Load(), Failures: e.failures.Load(), IdleConns: e.Idle.Len(),
+		Traffic: e.Traffic.Stats(),
 	}
 }
 
@@ -189,12 +189,39 @@ func (e *Endpoint) Removed() bool { return e.removed.Load() }
 // reconcile loop when a snapshot is built, never on the hot path. Safe for
 // concurrent use.
 type Registry struct {
-	mu sync.Mutex
-	m  map[Key]*Endpoint
+	mu        sync.Mutex
+	m         map[Key]*Endpoint
+	frontends map[string]*Traffic
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{m: make(map[Key]*Endpoint)} }
+func NewRegistry() *Registry {
+	return &Registry{m: make(map[Key]*Endpoint), frontends: make(map[string]*Traffic)}
+}
+
+// Frontend returns the traffic counters of the frontend named name
+// ("lb/frontend"), created on first use; they survive snapshot swaps.
+func (r *Registry) Frontend(name string) *Traffic {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.frontends[name]
+	if !ok {
+		t = new(Traffic)
+		r.frontends[name] = t
+	}
+	return t
+}
+
+// RetainFrontends drops the counters of frontends not in keep.
+func (r *Registry) RetainFrontends(keep map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name := range r.frontends {
+		if !keep[name] {
+			delete(r.frontends, name)
+		}
+	}
+}
 
 // Get returns the endpoint for k, creating it in state initial if it is new.
 func (r *Registry) Get(k Key, initial State) *Endpoint {
