@@ -159,6 +159,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.problem(w, r, http.StatusPreconditionFailed, "precondition failed", err.Error(), nil)
 	case errors.Is(err, control.ErrConflict):
 		s.problem(w, r, http.StatusConflict, "conflict", err.Error(), nil)
+	case errors.Is(err, control.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		s.problem(w, r, http.StatusServiceUnavailable, "busy", err.Error(), nil)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.problem(w, r, http.StatusServiceUnavailable, "timed out", err.Error(), nil)
 	default:
@@ -213,7 +216,7 @@ func (s *Server) writeRequest(r *http.Request, mutate func(*config.Config) error
 		if err != nil {
 			return req, &badRequest{"If-Match", fmt.Sprintf("%q is not a revision ETag", im)}
 		}
-		req.IfMatch = n
+		req.IfMatch, req.HasIfMatch = n, true
 	}
 	var err error
 	if req.DryRun, err = boolParam(r, "dry_run"); err != nil {
@@ -254,7 +257,10 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, res *control.Res
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
 		if err := s.o.WaitApplied(ctx, res.Revision); err != nil {
-			s.fail(w, r, fmt.Errorf("waiting for revision %d to be applied: %w", res.Revision, err))
+			// The write is stored: say so (202, with its ETag), and why
+			// traffic does not use it yet.
+			reply(w, http.StatusAccepted, res.Revision, map[string]any{"revision": res.Revision, "changes": res.Changes,
+				"applied": false, "apply_error": err.Error()})
 			return
 		}
 	}

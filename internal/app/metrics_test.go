@@ -42,7 +42,7 @@ func TestE2EMetrics(t *testing.T) {
 		`gantry_server_responses_total{backend="ok",code="2xx",` + okSrv + `} 5`,
 		`gantry_server_up{backend="ok",` + okSrv + `} 1`,
 		`gantry_server_bytes_out_total{backend="ok",` + okSrv + `} 70`, // 5 × "hello from ok\n" (14 bytes)
-		`gantry_config_revision{state="applied"} 5`, // the admin token is revision 1,
+		`gantry_config_revision{state="applied"} 5`,                    // the admin token is revision 1,
 		`gantry_config_revision{state="stored"} 5`,
 		`go_goroutines`,
 	} {

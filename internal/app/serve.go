@@ -117,16 +117,48 @@ func ensureAdminToken(ctx context.Context, ctl *control.Control, dir string, out
 	if len(toks) > 0 {
 		return nil
 	}
-	secret, _, err := ctl.CreateToken(ctx, "admin", control.RoleAdmin)
+	// The file is written (and synced) before the token's hash is
+	// committed: a crash in between leaves a file that no token matches,
+	// and the next start makes a new one, never a token nobody holds.
+	secret, err := control.NewTokenSecret()
 	if err != nil {
 		return err
 	}
 	path := filepath.Join(dir, TokenFile)
-	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+	if err := writeFileSync(path, []byte(secret+"\n")); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := ctl.AddToken(ctx, secret, "admin", control.RoleAdmin); err != nil {
+		return err
 	}
 	fmt.Fprintf(out, "Admin token (shown once; also in %s):\n%s\n", path, secret)
 	return nil
+}
+
+// writeFileSync writes data to path through a synced temporary file and a
+// rename, with mode 0600 whatever a previous file had.
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // reconciler applies every stored revision to the data plane.
@@ -142,11 +174,35 @@ type reconciler struct {
 	changed  chan struct{} // closed and replaced on every change
 }
 
+// retryApply is how often a revision that failed to apply (a port in use)
+// is tried again while no newer revision arrives.
+const retryApply = 2 * time.Second
+
 func (r *reconciler) run(ctx context.Context, revs <-chan uint64) {
-	for rev := range revs {
+	retry := time.NewTimer(retryApply)
+	retry.Stop()
+	defer retry.Stop()
+	var pending uint64
+	for {
+		var rev uint64
+		select {
+		case v, ok := <-revs:
+			if !ok {
+				return
+			}
+			rev = v
+		case <-retry.C:
+			rev = pending
+		}
 		st, err := r.ctl.Get(ctx, rev)
 		if err == nil {
 			err = r.d.ApplyRevision(st.Config, rev)
+		}
+		if err != nil && ctx.Err() == nil {
+			pending = rev
+			retry.Reset(retryApply)
+		} else {
+			retry.Stop()
 		}
 		r.mu.Lock()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -273,5 +274,37 @@ func TestE2ETwoWritersOneWins(t *testing.T) {
 		if !(codes[0] == 200 && codes[1] == 412 || codes[0] == 412 && codes[1] == 200) {
 			t.Fatalf("round %d: statuses %v, want one 200 and one 412", round, codes)
 		}
+	}
+}
+
+// TestE2EApplyFailureIsReportedAndRetried: a stored revision whose port is
+// taken answers 202 with the reason, status shows it, and it is applied by
+// itself once the port is free.
+func TestE2EApplyFailureIsReportedAndRetried(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	b := startBackend(t, "b", nil)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := busy.Addr().(*net.TCPAddr).Port
+	s.must(t, 200, "PUT", "/v1/lbs/web", `{"ips": ["127.0.0.1"]}`)
+	s.must(t, 200, "PUT", "/v1/lbs/web/backends/b", map[string]any{"forward_protocol": "http", "servers": []any{serverAt(b.addr)}})
+	r := s.must(t, 202, "PUT", "/v1/lbs/web/frontends/f?wait=applied", map[string]any{"inbound_port": port, "backend": "b"})
+	if r.body["applied"] != false || !strings.Contains(r.raw, "address already in use") || r.etag == "" {
+		t.Fatalf("write on a busy port: %s (ETag %q)", r.raw, r.etag)
+	}
+	st := s.must(t, 200, "GET", "/v1/status", nil)
+	if !strings.Contains(st.raw, "address already in use") || st.body["applied_revision"] == st.body["stored_revision"] {
+		t.Fatalf("status: %s", st.raw)
+	}
+	busy.Close()
+	waitFor(t, 10*time.Second, "the failed revision to be applied once its port is free", func() bool {
+		code, who := get(t, port, "x")
+		return code == 200 && who == "b"
+	})
+	st = s.must(t, 200, "GET", "/v1/status", nil)
+	if st.body["applied_revision"] != st.body["stored_revision"] || strings.Contains(st.raw, "apply_error") {
+		t.Fatalf("status after the retry: %s", st.raw)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -41,12 +42,15 @@ var (
 	// ErrInvalid wraps config validation errors (the *config.FieldError
 	// chain is kept, for the field path).
 	ErrInvalid = errors.New("control: invalid config")
+	// ErrBusy: too many concurrent writers kept winning the race (503).
+	ErrBusy = errors.New("control: too many concurrent changes, try again")
 )
 
 const configPrefix = "config/"
 
-// maxRetries bounds optimistic retries of a change without If-Match.
-const maxRetries = 8
+// maxRetries bounds optimistic retries of a change without If-Match; with
+// jittered backoff between them, writers that collide spread out.
+const maxRetries = 40
 
 // Compiler checks that a config can be served: the data plane's dry-run
 // build. It must not publish anything.
@@ -285,9 +289,10 @@ func (c *Control) diff(from *State, to *config.Config) ([]Change, []store.Op, er
 
 // Request is one change of the desired state.
 type Request struct {
-	// IfMatch, when not 0, is the revision the caller read: the change
+	// IfMatch is the revision the caller read, when HasIfMatch: the change
 	// fails with ErrPrecondition if the head moved since.
-	IfMatch uint64
+	IfMatch    uint64
+	HasIfMatch bool
 	// Txn, when set, stages the change in that transaction instead.
 	Txn string
 	// DryRun validates, compiles and answers the diff, storing nothing.
@@ -303,10 +308,10 @@ type Request struct {
 type Result struct {
 	// Revision is the new head (or, for a dry run or a staged change, the
 	// revision it is based on).
-	Revision uint64
-	Changes  []Change
-	Staged   bool
-	DryRun   bool
+	Revision uint64   `json:"revision"`
+	Changes  []Change `json:"changes"`
+	Staged   bool     `json:"staged,omitempty"`
+	DryRun   bool     `json:"dry_run,omitempty"`
 }
 
 // Change applies req. Without IfMatch it retries when another writer
@@ -320,7 +325,7 @@ func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if req.IfMatch != 0 && req.IfMatch != cur.Revision {
+		if req.HasIfMatch && req.IfMatch != cur.Revision {
 			return nil, fmt.Errorf("%w: you read %d, the head is %d", ErrPrecondition, req.IfMatch, cur.Revision)
 		}
 		next := cur.Config.Clone()
@@ -328,13 +333,23 @@ func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 			return nil, err
 		}
 		res, err := c.commit(ctx, cur, next, req)
-		if errors.Is(err, store.ErrConflict) && req.IfMatch == 0 && attempt < maxRetries {
-			continue
+		if !errors.Is(err, store.ErrConflict) {
+			return res, err
 		}
-		if errors.Is(err, store.ErrConflict) {
+		if req.HasIfMatch {
 			return nil, fmt.Errorf("%w: %w", ErrPrecondition, err)
 		}
-		return res, err
+		if attempt == maxRetries {
+			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		}
+		// Back off a random 0-2^n ms (capped at 50), so colliding writers
+		// stop colliding.
+		backoff := time.Duration(rand.Int64N(int64(min(time.Millisecond<<min(attempt, 6), 50*time.Millisecond)) + 1))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
 	}
 }
 
@@ -408,6 +423,9 @@ type HistoryEntry struct {
 // first, below before (0 = from the head).
 func (c *Control) History(ctx context.Context, before uint64, limit int) ([]HistoryEntry, error) {
 	es, err := c.st.History(ctx, configPrefix, before, limit)
+	if errors.Is(err, store.ErrCompacted) || errors.Is(err, store.ErrFuture) {
+		return nil, fmt.Errorf("history before %d: %w (%w)", before, ErrNotFound, err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func TestChangeErrors(t *testing.T) {
 	stale, _ := c.Revision(ctx)
 	c.Change(ctx, Request{Mutate: putLB("web2")})
 	rev, _ := c.Revision(ctx)
-	if _, err := c.Change(ctx, Request{IfMatch: stale, Mutate: putLB("x")}); !errors.Is(err, ErrPrecondition) {
+	if _, err := c.Change(ctx, Request{IfMatch: stale, HasIfMatch: true, Mutate: putLB("x")}); !errors.Is(err, ErrPrecondition) {
 		t.Fatalf("stale If-Match: %v", err)
 	}
 	if r2, _ := c.Revision(ctx); r2 != rev {
@@ -216,5 +216,46 @@ func TestTokens(t *testing.T) {
 	// Token writes are not config changes.
 	if h, _ := c.History(ctx, 0, 10); len(h) != 0 {
 		t.Fatalf("config history has token writes: %+v", h)
+	}
+}
+
+// TestIfMatchZero: If-Match "0" (an empty store's ETag) is a real
+// precondition, not "no If-Match".
+func TestIfMatchZero(t *testing.T) {
+	c := newControl(t)
+	ctx := context.Background()
+	if _, err := c.Change(ctx, Request{IfMatch: 0, HasIfMatch: true, Mutate: putLB("web")}); err != nil {
+		t.Fatalf("If-Match 0 on an empty store: %v", err)
+	}
+	if _, err := c.Change(ctx, Request{IfMatch: 0, HasIfMatch: true, Mutate: putLB("again")}); !errors.Is(err, ErrPrecondition) {
+		t.Fatalf("If-Match 0 on revision 1: %v", err)
+	}
+}
+
+// TestManyConcurrentWritersNeverPrecondition: writers without If-Match are
+// never told their (absent) precondition failed.
+func TestManyConcurrentWritersNeverPrecondition(t *testing.T) {
+	c := newControl(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Change(ctx, Request{Mutate: putLB("lb" + string(rune('a'+i%26)) + string(rune('a'+i/26)))}); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if errors.Is(err, ErrPrecondition) {
+			t.Fatalf("a writer without If-Match got %v", err)
+		}
+		if !errors.Is(err, ErrBusy) {
+			t.Fatal(err)
+		}
 	}
 }

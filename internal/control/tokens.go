@@ -46,36 +46,41 @@ func tokenKey(secret string) string {
 
 // CreateToken makes a new token and returns its secret, which is shown
 // once and never stored.
-func (c *Control) CreateToken(ctx context.Context, name string, role Role) (secret string, t Token, err error) {
+func (c *Control) CreateToken(ctx context.Context, name string, role Role) (string, Token, error) {
+	secret, err := NewTokenSecret()
+	if err != nil {
+		return "", Token{}, err
+	}
+	t, err := c.AddToken(ctx, secret, name, role)
+	return secret, t, err
+}
+
+// AddToken stores the hash of a secret made by NewTokenSecret.
+func (c *Control) AddToken(ctx context.Context, secret, name string, role Role) (Token, error) {
 	switch role {
 	case RoleAdmin, RoleEditor, RoleViewer:
 	default:
-		return "", Token{}, fmt.Errorf("%w: role %q is not one of admin, editor, viewer", ErrInvalid, role)
+		return Token{}, fmt.Errorf("%w: role %q is not one of admin, editor, viewer", ErrInvalid, role)
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", Token{}, err
-	}
-	secret = "gty_" + base64.RawURLEncoding.EncodeToString(raw[:])
 	key := tokenKey(secret)
-	t = Token{ID: key[len(tokenPrefix) : len(tokenPrefix)+12], Name: name, Role: role, Created: c.now().UTC()}
+	t := Token{ID: key[len(tokenPrefix) : len(tokenPrefix)+12], Name: name, Role: role, Created: c.now().UTC()}
 	val, err := json.Marshal(t)
 	if err != nil {
-		return "", Token{}, err
+		return Token{}, err
 	}
 	for {
 		rev, err := c.st.Revision(ctx)
 		if err != nil {
-			return "", Token{}, err
+			return Token{}, err
 		}
 		_, err = c.st.Commit(ctx, rev, []store.Op{{Key: key, Value: val}}, store.Meta{Author: "gantry", Message: "token " + name + " created"})
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}
 		if err != nil {
-			return "", Token{}, err
+			return Token{}, err
 		}
-		return secret, t, nil
+		return t, nil
 	}
 }
 
@@ -110,4 +115,13 @@ func (c *Control) Tokens(ctx context.Context) ([]Token, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// NewTokenSecret returns a fresh random token secret.
+func NewTokenSecret() (string, error) {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	return "gty_" + base64.RawURLEncoding.EncodeToString(raw[:]), nil
 }

@@ -156,8 +156,8 @@ func (c *Control) Commit(ctx context.Context, id string, dryRun bool, message st
 	if dryRun && err == nil {
 		return res, nil
 	}
-	if errors.Is(err, ErrInvalid) {
-		return nil, err // fixable: the transaction stays open
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, err // invalid, or the store failed: nothing was stored, the transaction stays open
 	}
 	t.ended = true
 	c.txns.mu.Lock()
