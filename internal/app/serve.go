@@ -79,7 +79,7 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 		s.Applied = rec.status().AppliedRevision
 		return s
 	})))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	o.Log.Info("admin API listening", "addr", ln.Addr().String(), "data", o.DataDir)
