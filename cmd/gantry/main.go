@@ -31,6 +31,25 @@ Usage:
   gantry validate -f FILE   check a config file and say what is wrong
   gantry version            print the version
 
+Drive a running gantry serve (see docs/cli.md):
+  gantry lb list|get|put|delete [NAME] [-f FILE]
+  gantry frontend list|get|put|delete [NAME] [--lb LB] [-f FILE]
+  gantry backend list|get|put|delete [NAME] [--lb LB] [-f FILE]
+                            load balancers and their frontends and backends;
+                            put creates or replaces from a JSON or YAML body
+  gantry apply -f FILE      replace the whole config (YAML or JSON); --dry-run prints the diff
+  gantry export             print the whole config as YAML (-o json for JSON)
+  gantry history            list revisions, newest first
+  gantry rollback N         make a new revision equal to revision N
+  gantry txn begin|get|commit|abort [ID]
+                            stage several writes (--txn ID) and commit them as one revision
+  gantry status             stored revision and the revision traffic uses
+
+  Writes take --dry-run, --wait (until traffic uses it), --txn ID and --if-match REV.
+  Every command takes -o table|json|yaml, --server URL (default $GANTRY_SERVER,
+  else http://127.0.0.1:9980) and --token (default $GANTRY_TOKEN, else the file
+  ./gantry-data/admin.token, or DIR/admin.token with --data DIR).
+
 Run "gantry COMMAND -h" for the flags of a command.
 `
 
@@ -40,7 +59,10 @@ func main() {
 
 // run executes one command line and returns the exit code: 0 success,
 // 1 runtime failure, 2 usage error.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int { return runWith(args, os.Stdin, stdout, stderr) }
+
+// runWith is run reading "-f -" from stdin.
+func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -54,6 +76,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "lb":
+		return runResource(lbResource(), args[1:], stdin, stdout, stderr)
+	case "frontend":
+		return runResource(frontendResource(), args[1:], stdin, stdout, stderr)
+	case "backend":
+		return runResource(backendResource(), args[1:], stdin, stdout, stderr)
+	case "apply":
+		return cmdApply(args[1:], stdin, stdout, stderr)
+	case "export":
+		return cmdExport(args[1:], stdout, stderr)
+	case "history":
+		return cmdHistory(args[1:], stdout, stderr)
+	case "rollback":
+		return cmdRollback(args[1:], stdout, stderr)
+	case "txn":
+		return cmdTxn(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gantry", version)
 		return 0

@@ -5,32 +5,29 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
 )
 
-// lbIn is the body of PUT /v1/lbs/{lb}.
-type lbIn struct {
-	Name        string   `json:"name,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Tags        []string `json:"tags,omitempty"`
-	IPs         []string `json:"ips,omitempty"`
-}
-
-// lbOut is a load balancer as the API shows it.
-type lbOut struct {
-	Name          string    `json:"name"`
-	Description   string    `json:"description"`
-	Tags          []string  `json:"tags"`
-	IPs           []string  `json:"ips"`
-	Status        string    `json:"status"`
-	FrontendCount int       `json:"frontend_count"`
-	BackendCount  int       `json:"backend_count"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-}
+// The request and response bodies are package client's wire types, written
+// once for the server, the CLI and Go users. The names below are the API's
+// own names for them; this file converts them to and from the config model.
+type (
+	lbIn           = client.LBInput
+	lbOut          = client.LB
+	routeMatch     = client.RouteMatch
+	routeDTO       = client.Route
+	frontendIn     = client.FrontendInput
+	frontendOut    = client.Frontend
+	backendIn      = client.BackendInput
+	backendOptions = client.BackendOptions
+	stickyOption   = client.StickySession
+	healthOption   = client.HealthCheckOption
+	serversObject  = client.ServersObject
+	backendOut     = client.Backend
+)
 
 func toLBOut(lb *config.LB, m control.ObjectMeta) lbOut {
 	return lbOut{Name: lb.Name, Description: lb.Description, Tags: nonNil(lb.Tags), IPs: nonNil(lb.IPs),
@@ -45,70 +42,87 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// routeMatch is the "match" object of a route (Scaleway's shape).
-type routeMatch struct {
-	HostHeader      string               `json:"host_header,omitempty"`
-	SNI             string               `json:"sni,omitempty"`
-	MatchSubdomains bool                 `json:"match_subdomains,omitempty"`
-	PathBegin       string               `json:"path_begin,omitempty"`
-	Headers         []config.HeaderMatch `json:"headers,omitempty"`
+func headersToConfig(hs []client.HeaderMatch) []config.HeaderMatch {
+	if hs == nil {
+		return nil
+	}
+	out := make([]config.HeaderMatch, len(hs))
+	for i, h := range hs {
+		out[i] = config.HeaderMatch{Name: h.Name, Value: h.Value, Prefix: h.Prefix}
+	}
+	return out
 }
 
-// routeDTO is a route in and out: conditions under "match". The flat
-// native fields are accepted on input too.
-type routeDTO struct {
-	Name     string      `json:"name,omitempty"`
-	Backend  string      `json:"backend"`
-	Match    *routeMatch `json:"match,omitempty"`
-	Priority int         `json:"priority,omitempty"`
-
-	HostHeader      string               `json:"host_header,omitempty"`
-	SNI             string               `json:"sni,omitempty"`
-	MatchSubdomains bool                 `json:"match_subdomains,omitempty"`
-	PathBegin       string               `json:"path_begin,omitempty"`
-	Headers         []config.HeaderMatch `json:"headers,omitempty"`
+func headersOut(hs []config.HeaderMatch) []client.HeaderMatch {
+	if hs == nil {
+		return nil
+	}
+	out := make([]client.HeaderMatch, len(hs))
+	for i, h := range hs {
+		out[i] = client.HeaderMatch{Name: h.Name, Value: h.Value, Prefix: h.Prefix}
+	}
+	return out
 }
 
-func (r routeDTO) toConfig(i int) (config.Route, error) {
+// routeToConfig maps route i of a request, whose conditions are under
+// match or flat, never both.
+func routeToConfig(r routeDTO, i int) (config.Route, error) {
 	out := config.Route{Name: r.Name, Backend: r.Backend, Priority: r.Priority,
-		HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: r.Headers}
+		HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: headersToConfig(r.Headers)}
 	if m := r.Match; m != nil {
 		if r.HostHeader != "" || r.SNI != "" || r.MatchSubdomains || r.PathBegin != "" || len(r.Headers) > 0 {
 			return out, &badRequest{fmt.Sprintf("routes[%d]", i), "give the conditions either under match or flat, not both"}
 		}
-		out.HostHeader, out.SNI, out.MatchSubdomains, out.PathBegin, out.Headers = m.HostHeader, m.SNI, m.MatchSubdomains, m.PathBegin, m.Headers
+		out.HostHeader, out.SNI, out.MatchSubdomains, out.PathBegin, out.Headers = m.HostHeader, m.SNI, m.MatchSubdomains, m.PathBegin, headersToConfig(m.Headers)
 	}
 	return out, nil
 }
 
 func routeOut(r config.Route) routeDTO {
 	return routeDTO{Name: r.Name, Backend: r.Backend, Priority: r.Priority, Match: &routeMatch{
-		HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: r.Headers}}
+		HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: headersOut(r.Headers)}}
 }
 
-// frontendIn is the body of PUT /v1/lbs/{lb}/frontends/{name}.
-type frontendIn struct {
-	Name               string          `json:"name,omitempty"`
-	InboundPort        int             `json:"inbound_port"`
-	Protocol           config.Protocol `json:"protocol,omitempty"`
-	Backend            string          `json:"backend,omitempty"`
-	BackendID          string          `json:"backend_id,omitempty"` // Scaleway's name for it
-	TimeoutClient      config.Millis   `json:"timeout_client,omitempty"`
-	TimeoutHTTPRequest config.Millis   `json:"timeout_http_request,omitempty"`
-	MaxHeaderBytes     int             `json:"max_header_bytes,omitempty"`
-	MaxHeaders         int             `json:"max_headers,omitempty"`
-	XForwardedFor      *bool           `json:"x_forwarded_for,omitempty"`
-	Forwarded          bool            `json:"forwarded,omitempty"`
-	Routes             []routeDTO      `json:"routes,omitempty"`
-	ACLs               []config.ACL    `json:"acls,omitempty"`
-	Certificates       []string        `json:"certificates,omitempty"`
-	CertificateID      string          `json:"certificate_id,omitempty"` // Scaleway: one certificate
+func aclsToConfig(as []client.ACL) []config.ACL {
+	if as == nil {
+		return nil
+	}
+	out := make([]config.ACL, len(as))
+	for i, a := range as {
+		out[i] = config.ACL{Name: a.Name, Index: a.Index,
+			Match: config.ACLMatch{IPSubnet: a.Match.IPSubnet, HTTPFilter: a.Match.HTTPFilter, HTTPFilterValue: a.Match.HTTPFilterValue,
+				HTTPFilterOption: a.Match.HTTPFilterOption, Invert: a.Match.Invert},
+			Action: config.ACLAction{Type: a.Action.Type}}
+		if r := a.Action.Redirect; r != nil {
+			out[i].Action.Redirect = &config.ACLRedirect{Type: r.Type, Target: r.Target, Code: r.Code}
+		}
+	}
+	return out
 }
 
-func (f frontendIn) toConfig() (config.Frontend, error) {
-	out := config.Frontend{InboundPort: f.InboundPort, Protocol: f.Protocol, Backend: f.Backend,
-		TimeoutClient: f.TimeoutClient, TimeoutHTTPRequest: f.TimeoutHTTPRequest, MaxHeaderBytes: f.MaxHeaderBytes,
-		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: f.ACLs, Certificates: f.Certificates}
+func aclsOut(as []config.ACL) []client.ACL {
+	if as == nil {
+		return nil
+	}
+	out := make([]client.ACL, len(as))
+	for i, a := range as {
+		out[i] = client.ACL{Name: a.Name, Index: a.Index,
+			Match: client.ACLMatch{IPSubnet: a.Match.IPSubnet, HTTPFilter: a.Match.HTTPFilter, HTTPFilterValue: a.Match.HTTPFilterValue,
+				HTTPFilterOption: a.Match.HTTPFilterOption, Invert: a.Match.Invert},
+			Action: client.ACLAction{Type: a.Action.Type}}
+		if r := a.Action.Redirect; r != nil {
+			out[i].Action.Redirect = &client.ACLRedirect{Type: r.Type, Target: r.Target, Code: r.Code}
+		}
+	}
+	return out
+}
+
+// frontendToConfig maps the body of a frontend PUT to the model, resolving
+// Scaleway's aliases.
+func frontendToConfig(f frontendIn) (config.Frontend, error) {
+	out := config.Frontend{InboundPort: f.InboundPort, Protocol: config.Protocol(f.Protocol), Backend: f.Backend,
+		TimeoutClient: config.Millis(f.TimeoutClient), TimeoutHTTPRequest: config.Millis(f.TimeoutHTTPRequest), MaxHeaderBytes: f.MaxHeaderBytes,
+		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: aclsToConfig(f.ACLs), Certificates: f.Certificates}
 	if f.BackendID != "" {
 		if f.Backend != "" && f.Backend != f.BackendID {
 			return out, &badRequest{"backend_id", "differs from backend; give one"}
@@ -119,7 +133,7 @@ func (f frontendIn) toConfig() (config.Frontend, error) {
 		out.Certificates = append(out.Certificates, f.CertificateID)
 	}
 	for i, r := range f.Routes {
-		cr, err := r.toConfig(i)
+		cr, err := routeToConfig(r, i)
 		if err != nil {
 			return out, err
 		}
@@ -128,93 +142,24 @@ func (f frontendIn) toConfig() (config.Frontend, error) {
 	return out, nil
 }
 
-// frontendOut is a frontend as the API shows it.
-type frontendOut struct {
-	Name               string          `json:"name"`
-	InboundPort        int             `json:"inbound_port"`
-	Protocol           config.Protocol `json:"protocol,omitempty"`
-	Backend            string          `json:"backend,omitempty"`
-	TimeoutClient      config.Millis   `json:"timeout_client,omitempty"`
-	TimeoutHTTPRequest config.Millis   `json:"timeout_http_request,omitempty"`
-	MaxHeaderBytes     int             `json:"max_header_bytes,omitempty"`
-	MaxHeaders         int             `json:"max_headers,omitempty"`
-	XForwardedFor      *bool           `json:"x_forwarded_for,omitempty"`
-	Forwarded          bool            `json:"forwarded,omitempty"`
-	Routes             []routeDTO      `json:"routes"`
-	ACLs               []config.ACL    `json:"acls,omitempty"`
-	Certificates       []string        `json:"certificates,omitempty"`
-	CreatedAt          time.Time       `json:"created_at"`
-	UpdatedAt          time.Time       `json:"updated_at"`
+// frontendInOf is the body that would PUT f as it is: the base a PATCH
+// merges into.
+func frontendInOf(f *config.Frontend) frontendIn {
+	return frontendIn{InboundPort: f.InboundPort, Protocol: client.Protocol(f.Protocol), Backend: f.Backend,
+		TimeoutClient: client.Millis(f.TimeoutClient), TimeoutHTTPRequest: client.Millis(f.TimeoutHTTPRequest), MaxHeaderBytes: f.MaxHeaderBytes,
+		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded,
+		Routes: toFrontendOut(f, control.ObjectMeta{}).Routes, ACLs: aclsOut(f.ACLs), Certificates: f.Certificates}
 }
 
 func toFrontendOut(f *config.Frontend, m control.ObjectMeta) frontendOut {
-	out := frontendOut{Name: f.Name, InboundPort: f.InboundPort, Protocol: f.Protocol, Backend: f.Backend,
-		TimeoutClient: f.TimeoutClient, TimeoutHTTPRequest: f.TimeoutHTTPRequest, MaxHeaderBytes: f.MaxHeaderBytes,
-		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: f.ACLs,
+	out := frontendOut{Name: f.Name, InboundPort: f.InboundPort, Protocol: client.Protocol(f.Protocol), Backend: f.Backend,
+		TimeoutClient: client.Millis(f.TimeoutClient), TimeoutHTTPRequest: client.Millis(f.TimeoutHTTPRequest), MaxHeaderBytes: f.MaxHeaderBytes,
+		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: aclsOut(f.ACLs),
 		Certificates: f.Certificates, Routes: []routeDTO{}, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 	for _, r := range f.Routes {
 		out.Routes = append(out.Routes, routeOut(r))
 	}
 	return out
-}
-
-// backendIn is the body of PUT /v1/lbs/{lb}/backends/{name}: the OpenScaler
-// shape of seed 004 (mode, balancing_method, port, servers object,
-// options), or Scaleway's and gantry's field names, which map to the same
-// model. Giving one setting both ways with different values is an error.
-type backendIn struct {
-	Name string `json:"name,omitempty"`
-
-	Mode            config.Protocol `json:"mode,omitempty"`
-	BalancingMethod string          `json:"balancing_method,omitempty"`
-	Port            json.RawMessage `json:"port,omitempty"`
-	Servers         json.RawMessage `json:"servers,omitempty"`
-	Options         *backendOptions `json:"options,omitempty"`
-
-	ForwardProtocol          config.Protocol     `json:"forward_protocol,omitempty"`
-	ForwardPort              int                 `json:"forward_port,omitempty"`
-	ForwardPortAlgorithm     string              `json:"forward_port_algorithm,omitempty"`
-	StickySessions           string              `json:"sticky_sessions,omitempty"`
-	StickySessionsCookieName string              `json:"sticky_sessions_cookie_name,omitempty"`
-	HealthCheck              *config.HealthCheck `json:"health_check,omitempty"`
-	Pool                     []string            `json:"pool,omitempty"`      // Scaleway: server IPs
-	ServerIP                 []string            `json:"server_ip,omitempty"` // Scaleway create body
-	SendProxyV2              bool                `json:"send_proxy_v2,omitempty"`
-	TimeoutServer            config.Millis       `json:"timeout_server,omitempty"`
-	TimeoutConnect           config.Millis       `json:"timeout_connect,omitempty"`
-	TimeoutTunnel            config.Millis       `json:"timeout_tunnel,omitempty"`
-	OnMarkedDownAction       string              `json:"on_marked_down_action,omitempty"`
-}
-
-type backendOptions struct {
-	TLS           bool          `json:"tls"`
-	TLSVerify     bool          `json:"tls_verify"`
-	ForwardFor    *bool         `json:"forward_for,omitempty"`
-	ProxyProtocol string        `json:"proxy_protocol,omitempty"`
-	StickySession *stickyOption `json:"sticky_session,omitempty"`
-	HealthCheck   *healthOption `json:"health_check,omitempty"`
-}
-
-type stickyOption struct {
-	Type   string `json:"type"`
-	Cookie string `json:"cookie,omitempty"`
-	TTL    string `json:"ttl,omitempty"`
-}
-
-type healthOption struct {
-	Type         string `json:"type"`
-	Path         string `json:"path,omitempty"`
-	Method       string `json:"method,omitempty"`
-	Port         int    `json:"port,omitempty"`
-	ExpectedCode string `json:"expected_code,omitempty"`
-	HostHeader   string `json:"host_header,omitempty"`
-}
-
-// serversObject is seed 004's "servers": {"type": "ip", "addresses": [...]}.
-type serversObject struct {
-	Type        string   `json:"type"`
-	Addresses   []string `json:"addresses,omitempty"`
-	ComputerIDs []string `json:"computer_ids,omitempty"`
 }
 
 // pick merges a setting given under two names.
@@ -229,12 +174,15 @@ func pick[T comparable](a, b T, fa, fb string) (T, error) {
 	return zero, &badRequest{fa, fmt.Sprintf("%v differs from %s (%v); give one", a, fb, b)}
 }
 
-func (b backendIn) toConfig() (config.Backend, error) {
+// backendToConfig maps the body of a backend PUT, in any of its three
+// vocabularies, to the model.
+func backendToConfig(b backendIn) (config.Backend, error) {
 	var out config.Backend
-	var err error
-	if out.ForwardProtocol, err = pick(b.Mode, b.ForwardProtocol, "mode", "forward_protocol"); err != nil {
+	proto, err := pick(b.Mode, b.ForwardProtocol, "mode", "forward_protocol")
+	if err != nil {
 		return out, err
 	}
+	out.ForwardProtocol = config.Protocol(proto)
 	if out.ForwardPortAlgorithm, err = pick(b.BalancingMethod, b.ForwardPortAlgorithm, "balancing_method", "forward_port_algorithm"); err != nil {
 		return out, err
 	}
@@ -256,21 +204,21 @@ func (b backendIn) toConfig() (config.Backend, error) {
 		return out, err
 	}
 	out.StickySessions, out.StickySessionsCookieName = b.StickySessions, b.StickySessionsCookieName
-	out.HealthCheck, out.SendProxyV2 = b.HealthCheck, b.SendProxyV2
-	out.TimeoutServer, out.TimeoutConnect, out.TimeoutTunnel = b.TimeoutServer, b.TimeoutConnect, b.TimeoutTunnel
+	out.HealthCheck, out.SendProxyV2 = healthToConfig(b.HealthCheck), b.SendProxyV2
+	out.TimeoutServer, out.TimeoutConnect, out.TimeoutTunnel = config.Millis(b.TimeoutServer), config.Millis(b.TimeoutConnect), config.Millis(b.TimeoutTunnel)
 	out.OnMarkedDownAction = b.OnMarkedDownAction
-	if out.Servers, err = b.servers(); err != nil {
+	if out.Servers, err = backendServers(b); err != nil {
 		return out, err
 	}
 	if o := b.Options; o != nil {
-		if err := o.apply(&out); err != nil {
+		if err := applyOptions(o, &out); err != nil {
 			return out, err
 		}
 	}
 	return out, nil
 }
 
-func (b backendIn) servers() ([]config.Server, error) {
+func backendServers(b backendIn) ([]config.Server, error) {
 	var out []config.Server
 	for i, ip := range append(append([]string{}, b.Pool...), b.ServerIP...) {
 		if ip == "" {
@@ -282,13 +230,13 @@ func (b backendIn) servers() ([]config.Server, error) {
 	switch {
 	case raw == "" || raw == "null":
 	case strings.HasPrefix(raw, "["):
-		var list []config.Server
+		var list []client.Server
 		dec := json.NewDecoder(strings.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&list); err != nil {
 			return nil, &badRequest{"servers", err.Error()}
 		}
-		out = append(out, list...)
+		out = append(out, serversToConfig(list)...)
 	case strings.HasPrefix(raw, "{"):
 		var obj serversObject
 		dec := json.NewDecoder(strings.NewReader(raw))
@@ -312,7 +260,7 @@ func (b backendIn) servers() ([]config.Server, error) {
 	return out, nil
 }
 
-func (o *backendOptions) apply(b *config.Backend) error {
+func applyOptions(o *backendOptions, b *config.Backend) error {
 	if o.TLS || o.TLSVerify {
 		return &badRequest{"options.tls", "TLS to backends is " + config.ErrUnsupported.Error()[len("config: "):]}
 	}
@@ -355,10 +303,91 @@ func (o *backendOptions) apply(b *config.Backend) error {
 	return nil
 }
 
-// backendOut is a backend as the API shows it: the model's fields (with
-// Scaleway's names) and its times.
-type backendOut struct {
-	config.Backend
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+func serversToConfig(ss []client.Server) []config.Server {
+	if ss == nil {
+		return nil
+	}
+	out := make([]config.Server, len(ss))
+	for i, s := range ss {
+		out[i] = config.Server{Name: s.Name, IP: s.IP, Port: s.Port, Weight: s.Weight}
+	}
+	return out
+}
+
+func serversOut(ss []config.Server) []client.Server {
+	if ss == nil {
+		return nil
+	}
+	out := make([]client.Server, len(ss))
+	for i, s := range ss {
+		out[i] = client.Server{Name: s.Name, IP: s.IP, Port: s.Port, Weight: s.Weight}
+	}
+	return out
+}
+
+func httpCheckToConfig(h *client.HTTPCheck) *config.HTTPCheck {
+	if h == nil {
+		return nil
+	}
+	return &config.HTTPCheck{URI: h.URI, Method: h.Method, Code: h.Code, HostHeader: h.HostHeader}
+}
+
+func httpCheckOut(h *config.HTTPCheck) *client.HTTPCheck {
+	if h == nil {
+		return nil
+	}
+	return &client.HTTPCheck{URI: h.URI, Method: h.Method, Code: h.Code, HostHeader: h.HostHeader}
+}
+
+func userCheckToConfig(u *client.UserCheck) *config.UserCheck {
+	if u == nil {
+		return nil
+	}
+	return &config.UserCheck{User: u.User}
+}
+
+func userCheckOut(u *config.UserCheck) *client.UserCheck {
+	if u == nil {
+		return nil
+	}
+	return &client.UserCheck{User: u.User}
+}
+
+func healthToConfig(h *client.HealthCheck) *config.HealthCheck {
+	if h == nil {
+		return nil
+	}
+	out := &config.HealthCheck{Port: h.Port, CheckDelay: config.Millis(h.CheckDelay), CheckTimeout: config.Millis(h.CheckTimeout),
+		CheckMaxRetries: h.CheckMaxRetries, CheckRise: h.CheckRise,
+		HTTPConfig: httpCheckToConfig(h.HTTPConfig), HTTPSConfig: httpCheckToConfig(h.HTTPSConfig),
+		MySQLConfig: userCheckToConfig(h.MySQLConfig), PgSQLConfig: userCheckToConfig(h.PgSQLConfig),
+		RedisConfig: h.RedisConfig, LDAPConfig: h.LDAPConfig}
+	if h.TCPConfig != nil {
+		out.TCPConfig = &config.TCPCheck{}
+	}
+	return out
+}
+
+func healthOut(h *config.HealthCheck) *client.HealthCheck {
+	if h == nil {
+		return nil
+	}
+	out := &client.HealthCheck{Port: h.Port, CheckDelay: client.Millis(h.CheckDelay), CheckTimeout: client.Millis(h.CheckTimeout),
+		CheckMaxRetries: h.CheckMaxRetries, CheckRise: h.CheckRise,
+		HTTPConfig: httpCheckOut(h.HTTPConfig), HTTPSConfig: httpCheckOut(h.HTTPSConfig),
+		MySQLConfig: userCheckOut(h.MySQLConfig), PgSQLConfig: userCheckOut(h.PgSQLConfig),
+		RedisConfig: h.RedisConfig, LDAPConfig: h.LDAPConfig}
+	if h.TCPConfig != nil {
+		out.TCPConfig = &client.TCPCheck{}
+	}
+	return out
+}
+
+// toBackendOut is backend b as the API shows it.
+func toBackendOut(b *config.Backend, m control.ObjectMeta) backendOut {
+	return backendOut{Name: b.Name, ForwardProtocol: client.Protocol(b.ForwardProtocol), ForwardPort: b.ForwardPort,
+		ForwardPortAlgorithm: b.ForwardPortAlgorithm, StickySessions: b.StickySessions, StickySessionsCookieName: b.StickySessionsCookieName,
+		HealthCheck: healthOut(b.HealthCheck), Servers: serversOut(b.Servers), SendProxyV2: b.SendProxyV2,
+		TimeoutServer: client.Millis(b.TimeoutServer), TimeoutConnect: client.Millis(b.TimeoutConnect), TimeoutTunnel: client.Millis(b.TimeoutTunnel),
+		OnMarkedDownAction: b.OnMarkedDownAction, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
@@ -69,7 +73,7 @@ func TestBackendBodies(t *testing.T) {
 			if err := dec.Decode(&in); err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			b, err := in.toConfig()
+			b, err := backendToConfig(in)
 			if tt.wantErr != "" {
 				var br *badRequest
 				if !errors.As(err, &br) || br.field != tt.wantErr {
@@ -92,7 +96,7 @@ func TestFrontendBodies(t *testing.T) {
 		           {"match": {"host_header": "*.dev.example.com"}, "backend": "dev"},
 		           {"match": {"path_begin": "/api"}, "backend": "api-backend"},
 		           {"host_header": "flat.example.com", "backend": "flat", "priority": 2}]}`), &in)
-	f, err := in.toConfig()
+	f, err := frontendToConfig(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +109,11 @@ func TestFrontendBodies(t *testing.T) {
 		t.Fatalf("routes are shown under match: %+v", out.Routes[0])
 	}
 	both := frontendIn{Routes: []routeDTO{{Backend: "b", HostHeader: "a", Match: &routeMatch{HostHeader: "b"}}}}
-	if _, err := both.toConfig(); err == nil || !strings.Contains(err.Error(), "routes[0]") {
+	if _, err := frontendToConfig(both); err == nil || !strings.Contains(err.Error(), "routes[0]") {
 		t.Fatalf("match and flat together: %v", err)
 	}
 	alias := frontendIn{InboundPort: 80, BackendID: "x", CertificateID: "c"}
-	if f, err := alias.toConfig(); err != nil || f.Backend != "x" || f.Certificates[0] != "c" {
+	if f, err := frontendToConfig(alias); err != nil || f.Backend != "x" || f.Certificates[0] != "c" {
 		t.Fatalf("scaleway aliases: %+v %v", f, err)
 	}
 }
@@ -125,3 +129,111 @@ func TestMergePatch(t *testing.T) {
 }
 
 func controlMeta() control.ObjectMeta { return control.ObjectMeta{} }
+
+// fill sets every field reachable from v to a distinct non-zero value, so a
+// conversion that forgets a field (one added to config later, say) shows.
+func fill(t *testing.T, v reflect.Value, n *int) {
+	t.Helper()
+	*n++
+	switch v.Kind() {
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), n)
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(t, v.Field(i), n)
+			}
+		}
+	case reflect.Slice:
+		if v.Type() == reflect.TypeFor[json.RawMessage]() {
+			v.SetBytes([]byte(fmt.Sprintf(`{"k":%d}`, *n)))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		fill(t, s.Index(0), n)
+		fill(t, s.Index(1), n)
+		v.Set(s)
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", *n))
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(*n))
+	case reflect.Bool:
+		v.SetBool(true)
+	default:
+		t.Fatalf("fill: no value for %s", v.Type())
+	}
+}
+
+func filled[T any](t *testing.T) T {
+	var v T
+	n := 0
+	fill(t, reflect.ValueOf(&v).Elem(), &n)
+	return v
+}
+
+// TestBackendOutIsTheModel: the backend the API shows is the model's JSON
+// plus its times, byte for byte, for every field the model has.
+func TestBackendOutIsTheModel(t *testing.T) {
+	b := filled[config.Backend](t)
+	m := control.ObjectMeta{CreatedAt: time.Unix(1, 0).UTC(), UpdatedAt: time.Unix(2, 0).UTC()}
+	got, err := json.Marshal(toBackendOut(&b, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(struct {
+		config.Backend
+		CreatedAt time.Time `json:"created_at"`
+		UpdatedAt time.Time `json:"updated_at"`
+	}{b, m.CreatedAt, m.UpdatedAt})
+	if !bytes.Equal(got, want) {
+		t.Fatalf("backend out:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestModelRoundTrips: what the API shows, sent back, is the same model.
+// PATCH relies on it: it merges into the current object's JSON.
+func TestModelRoundTrips(t *testing.T) {
+	t.Run("backend", func(t *testing.T) {
+		b := filled[config.Backend](t)
+		js, _ := json.Marshal(b)
+		var in backendIn
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			t.Fatalf("the model's JSON is not a backend body: %v", err)
+		}
+		got, err := backendToConfig(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Name = "" // the name comes from the path
+		if !reflect.DeepEqual(got, b) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, b)
+		}
+	})
+	t.Run("health check", func(t *testing.T) {
+		h := filled[config.HealthCheck](t)
+		if got := healthToConfig(healthOut(&h)); !reflect.DeepEqual(*got, h) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", *got, h)
+		}
+	})
+	t.Run("frontend", func(t *testing.T) {
+		f := filled[config.Frontend](t)
+		got, err := frontendToConfig(frontendInOf(&f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Name = ""
+		if !reflect.DeepEqual(got, f) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, f)
+		}
+		// The shown frontend, as a body, is the same frontend too.
+		js, _ := json.Marshal(toFrontendOut(&f, control.ObjectMeta{}))
+		var in frontendIn
+		json.Unmarshal(js, &in)
+		if again, err := frontendToConfig(in); err != nil || !reflect.DeepEqual(again, f) {
+			t.Fatalf("shown frontend as a body: %v\n got %+v\nwant %+v", err, again, f)
+		}
+	})
+}

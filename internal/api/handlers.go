@@ -528,10 +528,7 @@ func (s *Server) putFrontend(patch bool) http.HandlerFunc {
 		req.Mutate = control.PutFrontend(lbName, name, func(cur *config.Frontend) (config.Frontend, error) {
 			var curIn any
 			if cur != nil {
-				curIn = frontendIn{InboundPort: cur.InboundPort, Protocol: cur.Protocol, Backend: cur.Backend,
-					TimeoutClient: cur.TimeoutClient, TimeoutHTTPRequest: cur.TimeoutHTTPRequest, MaxHeaderBytes: cur.MaxHeaderBytes,
-					MaxHeaders: cur.MaxHeaders, XForwardedFor: cur.XForwardedFor, Forwarded: cur.Forwarded,
-					Routes: toFrontendOut(cur, control.ObjectMeta{}).Routes, ACLs: cur.ACLs, Certificates: cur.Certificates}
+				curIn = frontendInOf(cur)
 			}
 			var in frontendIn
 			if err := body(reqWithBody(r, raw), patch, curIn, &in); err != nil {
@@ -540,7 +537,7 @@ func (s *Server) putFrontend(patch bool) http.HandlerFunc {
 			if err := checkName(in.Name, name); err != nil {
 				return config.Frontend{}, err
 			}
-			return in.toConfig()
+			return frontendToConfig(in)
 		})
 		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
 			st, err := s.ctl.Get(r.Context(), rev)
@@ -578,9 +575,8 @@ func (s *Server) listBackends(w http.ResponseWriter, r *http.Request) {
 	}
 	all := make([]backendOut, 0, len(lb.Backends))
 	for i := range lb.Backends {
-		b := lb.Backends[i]
-		m := st.Meta[control.BackendPath(lb.Name, b.Name)]
-		all = append(all, backendOut{Backend: b, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt})
+		b := &lb.Backends[i]
+		all = append(all, toBackendOut(b, st.Meta[control.BackendPath(lb.Name, b.Name)]))
 	}
 	out, total, err := page(r, all, func(b backendOut) string { return b.Name }, func(b backendOut) int64 { return b.CreatedAt.UnixNano() })
 	if err != nil {
@@ -602,8 +598,7 @@ func (s *Server) getBackend(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	m := st.Meta[control.BackendPath(lbName, name)]
-	reply(w, http.StatusOK, st.Revision, backendOut{Backend: *b, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt})
+	reply(w, http.StatusOK, st.Revision, toBackendOut(b, st.Meta[control.BackendPath(lbName, name)]))
 }
 
 func (s *Server) putBackend(patch bool) http.HandlerFunc {
@@ -633,7 +628,7 @@ func (s *Server) putBackend(patch bool) http.HandlerFunc {
 			if err := checkName(in.Name, name); err != nil {
 				return config.Backend{}, err
 			}
-			return in.toConfig()
+			return backendToConfig(in)
 		})
 		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
 			st, err := s.ctl.Get(r.Context(), rev)
@@ -644,8 +639,7 @@ func (s *Server) putBackend(patch bool) http.HandlerFunc {
 			if err != nil {
 				return nil, err
 			}
-			m := st.Meta[control.BackendPath(lbName, name)]
-			return backendOut{Backend: *b, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}, nil
+			return toBackendOut(b, st.Meta[control.BackendPath(lbName, name)]), nil
 		})
 	}
 }

@@ -1,0 +1,430 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// This file holds the wire types of the native API: the request and
+// response bodies exactly as gantry's server decodes and encodes them. The
+// server uses these same types, so a field added here is a field of the API.
+
+// Protocol is what a frontend speaks to clients or a backend to servers.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolTCP  Protocol = "tcp"
+	ProtocolHTTP Protocol = "http"
+)
+
+// Millis is a duration in milliseconds, as the API writes timeouts and
+// check intervals.
+type Millis int64
+
+// Duration converts m to a time.Duration.
+func (m Millis) Duration() time.Duration { return time.Duration(m) * time.Millisecond }
+
+// LBInput is the body of PUT /v1/lbs/{lb}.
+type LBInput struct {
+	// Name, if given, must equal the name in the path.
+	Name        string   `json:"name,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
+	// IPs are the addresses every frontend of the LB binds; empty means all.
+	IPs []string `json:"ips,omitempty"`
+}
+
+// LB is a load balancer as the API shows it. Tags and IPs are never nil.
+type LB struct {
+	Name          string    `json:"name"`
+	Description   string    `json:"description"`
+	Tags          []string  `json:"tags"`
+	IPs           []string  `json:"ips"`
+	Status        string    `json:"status"`
+	FrontendCount int       `json:"frontend_count"`
+	BackendCount  int       `json:"backend_count"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+// LBList is one page of GET /v1/lbs.
+type LBList struct {
+	LBs []LB `json:"lbs"`
+	// TotalCount counts every match, not only this page.
+	TotalCount int `json:"total_count"`
+}
+
+// HeaderMatch requires a request header. An empty Value means "present".
+type HeaderMatch struct {
+	Name   string `json:"name"`
+	Value  string `json:"value,omitempty"`
+	Prefix bool   `json:"prefix,omitempty"`
+}
+
+// RouteMatch holds the conditions of a route (Scaleway's "match" object).
+// All given conditions must match.
+type RouteMatch struct {
+	// HostHeader is an exact name or a wildcard "*.example.com" (HTTP).
+	HostHeader string `json:"host_header,omitempty"`
+	// SNI is an exact name or a wildcard, matched against the TLS
+	// ClientHello of a TCP frontend.
+	SNI string `json:"sni,omitempty"`
+	// MatchSubdomains makes an exact HostHeader or SNI match its subdomains.
+	MatchSubdomains bool `json:"match_subdomains,omitempty"`
+	// PathBegin is a byte prefix of the request path (HTTP).
+	PathBegin string        `json:"path_begin,omitempty"`
+	Headers   []HeaderMatch `json:"headers,omitempty"`
+}
+
+// Route sends matching requests or connections to Backend. The server
+// answers routes with their conditions under Match; on input, the same
+// conditions may be given flat instead (not both).
+type Route struct {
+	Name     string      `json:"name,omitempty"`
+	Backend  string      `json:"backend"`
+	Match    *RouteMatch `json:"match,omitempty"`
+	Priority int         `json:"priority,omitempty"`
+
+	HostHeader      string        `json:"host_header,omitempty"`
+	SNI             string        `json:"sni,omitempty"`
+	MatchSubdomains bool          `json:"match_subdomains,omitempty"`
+	PathBegin       string        `json:"path_begin,omitempty"`
+	Headers         []HeaderMatch `json:"headers,omitempty"`
+}
+
+// ACL is an access rule of a frontend, applied in ascending Index.
+type ACL struct {
+	Name   string    `json:"name"`
+	Index  int       `json:"index"`
+	Match  ACLMatch  `json:"match"`
+	Action ACLAction `json:"action"`
+}
+
+// ACLMatch is what an ACL tests.
+type ACLMatch struct {
+	IPSubnet         []string `json:"ip_subnet,omitempty"`
+	HTTPFilter       string   `json:"http_filter,omitempty"`
+	HTTPFilterValue  []string `json:"http_filter_value,omitempty"`
+	HTTPFilterOption string   `json:"http_filter_option,omitempty"`
+	Invert           bool     `json:"invert,omitempty"`
+}
+
+// ACLAction is what an ACL does when it matches.
+type ACLAction struct {
+	Type     string       `json:"type"`
+	Redirect *ACLRedirect `json:"redirect,omitempty"`
+}
+
+// ACLRedirect describes a redirect action.
+type ACLRedirect struct {
+	Type   string `json:"type"`
+	Target string `json:"target"`
+	Code   int    `json:"code,omitempty"`
+}
+
+// FrontendInput is the body of PUT /v1/lbs/{lb}/frontends/{name}.
+type FrontendInput struct {
+	// Name, if given, must equal the name in the path.
+	Name        string   `json:"name,omitempty"`
+	InboundPort int      `json:"inbound_port"`
+	Protocol    Protocol `json:"protocol,omitempty"`
+	// Backend is the default backend, for requests no route matches.
+	Backend string `json:"backend,omitempty"`
+	// BackendID is Scaleway's name for Backend; give one of them.
+	BackendID          string `json:"backend_id,omitempty"`
+	TimeoutClient      Millis `json:"timeout_client,omitempty"`
+	TimeoutHTTPRequest Millis `json:"timeout_http_request,omitempty"`
+	MaxHeaderBytes     int    `json:"max_header_bytes,omitempty"`
+	MaxHeaders         int    `json:"max_headers,omitempty"`
+	// XForwardedFor adds X-Forwarded-For/-Proto/-Host (nil: the default, true).
+	XForwardedFor *bool    `json:"x_forwarded_for,omitempty"`
+	Forwarded     bool     `json:"forwarded,omitempty"`
+	Routes        []Route  `json:"routes,omitempty"`
+	ACLs          []ACL    `json:"acls,omitempty"`
+	Certificates  []string `json:"certificates,omitempty"`
+	// CertificateID is Scaleway's single certificate, added to Certificates.
+	CertificateID string `json:"certificate_id,omitempty"`
+}
+
+// Frontend is a frontend as the API shows it. Routes is never nil and every
+// route has its conditions under Match.
+type Frontend struct {
+	Name               string    `json:"name"`
+	InboundPort        int       `json:"inbound_port"`
+	Protocol           Protocol  `json:"protocol,omitempty"`
+	Backend            string    `json:"backend,omitempty"`
+	TimeoutClient      Millis    `json:"timeout_client,omitempty"`
+	TimeoutHTTPRequest Millis    `json:"timeout_http_request,omitempty"`
+	MaxHeaderBytes     int       `json:"max_header_bytes,omitempty"`
+	MaxHeaders         int       `json:"max_headers,omitempty"`
+	XForwardedFor      *bool     `json:"x_forwarded_for,omitempty"`
+	Forwarded          bool      `json:"forwarded,omitempty"`
+	Routes             []Route   `json:"routes"`
+	ACLs               []ACL     `json:"acls,omitempty"`
+	Certificates       []string  `json:"certificates,omitempty"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+}
+
+// FrontendList is one page of GET /v1/lbs/{lb}/frontends.
+type FrontendList struct {
+	Frontends  []Frontend `json:"frontends"`
+	TotalCount int        `json:"total_count"`
+}
+
+// BackendInput is the body of PUT /v1/lbs/{lb}/backends/{name}. It takes
+// three vocabularies that map to one model: OpenScaler's (Mode,
+// BalancingMethod, Port, Servers as an object, Options), Scaleway's
+// (ForwardProtocol, ForwardPort, Pool, ...) and gantry's own (Servers as a
+// list). Giving one setting in two of them with different values is a 400.
+type BackendInput struct {
+	// Name, if given, must equal the name in the path.
+	Name string `json:"name,omitempty"`
+
+	Mode            Protocol `json:"mode,omitempty"`
+	BalancingMethod string   `json:"balancing_method,omitempty"`
+	// Port is a number or a numeric string; kept raw because the server
+	// accepts both. Go callers usually set ForwardPort instead.
+	Port json.RawMessage `json:"port,omitempty"`
+	// Servers is a list of Server or an object {"type": "ip", "addresses":
+	// [...]}; kept raw because the server accepts both. Build it with
+	// ServerList or IPAddresses.
+	Servers json.RawMessage `json:"servers,omitempty"`
+	Options *BackendOptions `json:"options,omitempty"`
+
+	ForwardProtocol          Protocol     `json:"forward_protocol,omitempty"`
+	ForwardPort              int          `json:"forward_port,omitempty"`
+	ForwardPortAlgorithm     string       `json:"forward_port_algorithm,omitempty"`
+	StickySessions           string       `json:"sticky_sessions,omitempty"`
+	StickySessionsCookieName string       `json:"sticky_sessions_cookie_name,omitempty"`
+	HealthCheck              *HealthCheck `json:"health_check,omitempty"`
+	// Pool is Scaleway's list of server IPs.
+	Pool []string `json:"pool,omitempty"`
+	// ServerIP is Scaleway's list of server IPs in its create body.
+	ServerIP           []string `json:"server_ip,omitempty"`
+	SendProxyV2        bool     `json:"send_proxy_v2,omitempty"`
+	TimeoutServer      Millis   `json:"timeout_server,omitempty"`
+	TimeoutConnect     Millis   `json:"timeout_connect,omitempty"`
+	TimeoutTunnel      Millis   `json:"timeout_tunnel,omitempty"`
+	OnMarkedDownAction string   `json:"on_marked_down_action,omitempty"`
+}
+
+// ServerList returns the "servers" value of a BackendInput for a list of
+// servers. It panics only if a Server cannot be marshalled, which it always can.
+func ServerList(servers ...Server) json.RawMessage {
+	if servers == nil {
+		servers = []Server{}
+	}
+	return mustJSON(servers)
+}
+
+// IPAddresses returns seed 004's "servers" value {"type": "ip",
+// "addresses": [...]}, whose servers use the backend's port.
+func IPAddresses(addrs ...string) json.RawMessage {
+	return mustJSON(ServersObject{Type: "ip", Addresses: addrs})
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("client: marshalling " + err.Error())
+	}
+	return b
+}
+
+// BackendOptions is seed 004's "options" object of a backend.
+type BackendOptions struct {
+	TLS       bool `json:"tls,omitempty"`
+	TLSVerify bool `json:"tls_verify,omitempty"`
+	// ForwardFor may only be true: X-Forwarded-For is a frontend setting.
+	ForwardFor    *bool              `json:"forward_for,omitempty"`
+	ProxyProtocol string             `json:"proxy_protocol,omitempty"`
+	StickySession *StickySession     `json:"sticky_session,omitempty"`
+	HealthCheck   *HealthCheckOption `json:"health_check,omitempty"`
+}
+
+// StickySession is seed 004's sticky_session option.
+type StickySession struct {
+	Type   string `json:"type"`
+	Cookie string `json:"cookie,omitempty"`
+	TTL    string `json:"ttl,omitempty"`
+}
+
+// HealthCheckOption is seed 004's health_check option: Type is tcp or http.
+type HealthCheckOption struct {
+	Type         string `json:"type"`
+	Path         string `json:"path,omitempty"`
+	Method       string `json:"method,omitempty"`
+	Port         int    `json:"port,omitempty"`
+	ExpectedCode string `json:"expected_code,omitempty"`
+	HostHeader   string `json:"host_header,omitempty"`
+}
+
+// ServersObject is seed 004's "servers": {"type": "ip", "addresses": [...]}.
+type ServersObject struct {
+	Type        string   `json:"type"`
+	Addresses   []string `json:"addresses,omitempty"`
+	ComputerIDs []string `json:"computer_ids,omitempty"`
+}
+
+// Server is one static backend server.
+type Server struct {
+	Name string `json:"name,omitempty"`
+	// IP is an IPv4 or IPv6 address; host names are not resolved.
+	IP string `json:"ip"`
+	// Port overrides the backend's forward_port.
+	Port int `json:"port,omitempty"`
+	// Weight is 0..256 (nil: 1); 0 takes no new traffic.
+	Weight *int `json:"weight,omitempty"`
+}
+
+// HealthCheck is an active check of every server of a backend, in
+// Scaleway's shape. At most one of the *Config fields is set; none means tcp.
+type HealthCheck struct {
+	// Port to check; 0 means each server's own port.
+	Port            int    `json:"port,omitempty"`
+	CheckDelay      Millis `json:"check_delay,omitempty"`
+	CheckTimeout    Millis `json:"check_timeout,omitempty"`
+	CheckMaxRetries int    `json:"check_max_retries,omitempty"`
+	// CheckRise is how many consecutive passes bring a down server back.
+	CheckRise   int              `json:"check_rise,omitempty"`
+	TCPConfig   *TCPCheck        `json:"tcp_config,omitempty"`
+	HTTPConfig  *HTTPCheck       `json:"http_config,omitempty"`
+	HTTPSConfig *HTTPCheck       `json:"https_config,omitempty"`
+	MySQLConfig *UserCheck       `json:"mysql_config,omitempty"`
+	PgSQLConfig *UserCheck       `json:"pgsql_config,omitempty"`
+	RedisConfig *json.RawMessage `json:"redis_config,omitempty"`
+	LDAPConfig  *json.RawMessage `json:"ldap_config,omitempty"`
+}
+
+// TCPCheck is a connect check.
+type TCPCheck struct{}
+
+// HTTPCheck sends a request and judges the status code.
+type HTTPCheck struct {
+	URI        string `json:"uri,omitempty"`
+	Method     string `json:"method,omitempty"`
+	Code       *int   `json:"code,omitempty"`
+	HostHeader string `json:"host_header,omitempty"`
+}
+
+// UserCheck is a database check that logs in as User.
+type UserCheck struct {
+	User string `json:"user,omitempty"`
+}
+
+// Backend is a backend as the API shows it: the model's fields, with
+// Scaleway's names, whichever vocabulary it was written in.
+type Backend struct {
+	Name                     string       `json:"name"`
+	ForwardProtocol          Protocol     `json:"forward_protocol,omitempty"`
+	ForwardPort              int          `json:"forward_port,omitempty"`
+	ForwardPortAlgorithm     string       `json:"forward_port_algorithm,omitempty"`
+	StickySessions           string       `json:"sticky_sessions,omitempty"`
+	StickySessionsCookieName string       `json:"sticky_sessions_cookie_name,omitempty"`
+	HealthCheck              *HealthCheck `json:"health_check,omitempty"`
+	Servers                  []Server     `json:"servers,omitempty"`
+	SendProxyV2              bool         `json:"send_proxy_v2,omitempty"`
+	TimeoutServer            Millis       `json:"timeout_server,omitempty"`
+	TimeoutConnect           Millis       `json:"timeout_connect,omitempty"`
+	TimeoutTunnel            Millis       `json:"timeout_tunnel,omitempty"`
+	OnMarkedDownAction       string       `json:"on_marked_down_action,omitempty"`
+	CreatedAt                time.Time    `json:"created_at"`
+	UpdatedAt                time.Time    `json:"updated_at"`
+}
+
+// BackendList is one page of GET /v1/lbs/{lb}/backends.
+type BackendList struct {
+	Backends   []Backend `json:"backends"`
+	TotalCount int       `json:"total_count"`
+}
+
+// ChangeKind says what a change did to an object.
+type ChangeKind string
+
+// Change kinds.
+const (
+	Created ChangeKind = "created"
+	Updated ChangeKind = "updated"
+	Deleted ChangeKind = "deleted"
+)
+
+// Change is what a write does, or did, to one object of the config. Path
+// names the object ("lbs/web/backends/api"); Before and After are its JSON
+// in the config model (see docs/config.md), absent when it did not exist.
+type Change struct {
+	Path   string          `json:"path"`
+	Kind   ChangeKind      `json:"kind"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+}
+
+// Result is what a write did. For a stored write, Revision is the new
+// revision; for a dry run or a write staged in a transaction, it is the
+// revision the write is based on, and Changes is the diff it would make.
+type Result struct {
+	Revision uint64   `json:"revision"`
+	Changes  []Change `json:"changes"`
+	Staged   bool     `json:"staged,omitempty"`
+	DryRun   bool     `json:"dry_run,omitempty"`
+	// ApplyError, with WaitApplied, says why the stored revision is not
+	// applied (see NotAppliedError).
+	ApplyError string `json:"apply_error,omitempty"`
+}
+
+// HistoryEntry is one revision of the desired state.
+type HistoryEntry struct {
+	Revision uint64    `json:"revision"`
+	Author   string    `json:"author"`
+	Message  string    `json:"message,omitempty"`
+	Time     time.Time `json:"time"`
+	Changes  []Change  `json:"changes"`
+}
+
+// History is the answer of GET /v1/history, newest first.
+type History struct {
+	Revisions []HistoryEntry `json:"revisions"`
+}
+
+// Transaction is an open transaction: writes staged on base revision
+// Version, committed together as one revision or not at all.
+type Transaction struct {
+	ID      string `json:"id"`
+	Version uint64 `json:"version"`
+	// Changes counts the writes staged so far.
+	Changes int       `json:"changes"`
+	Expires time.Time `json:"expires"`
+	Author  string    `json:"author,omitempty"`
+}
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	// StoredRevision is the newest revision of the desired state.
+	StoredRevision uint64 `json:"stored_revision"`
+	// AppliedRevision is the revision traffic uses now.
+	AppliedRevision uint64 `json:"applied_revision"`
+	// ApplyError says why the newest revision is not applied, if so.
+	ApplyError string `json:"apply_error,omitempty"`
+	// Listeners are the addresses the data plane listens on.
+	Listeners []string `json:"listeners"`
+}
+
+// FieldError is one wrong field of a request: Field is a path in the
+// request body ("servers.type") for a 400, or in the config
+// ("lbs[web].frontends[main].routes[0].host_header") for a 422.
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
+
+// Problem is an RFC 9457 problem document (application/problem+json), the
+// body of every error the API answers.
+type Problem struct {
+	Type     string       `json:"type"`
+	Title    string       `json:"title"`
+	Status   int          `json:"status"`
+	Detail   string       `json:"detail,omitempty"`
+	Instance string       `json:"instance,omitempty"`
+	Errors   []FieldError `json:"errors,omitempty"`
+}

@@ -1,0 +1,822 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/gantry-lb/gantry/client"
+	"github.com/gantry-lb/gantry/internal/app"
+)
+
+// defaultServer is where `gantry serve` listens by default.
+const defaultServer = "http://127.0.0.1:9980"
+
+// callTimeout bounds one CLI command's API calls; --wait can take up to
+// the server's 30 s.
+const callTimeout = 60 * time.Second
+
+// usageError is a wrong command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// ctlFlags are the flags of every command that talks to a server.
+type ctlFlags struct {
+	server, token, data, output string
+}
+
+func (g *ctlFlags) register(fs *flag.FlagSet, defaultOutput string) {
+	fs.StringVar(&g.server, "server", "", "admin API URL (default $GANTRY_SERVER, else "+defaultServer+")")
+	fs.StringVar(&g.token, "token", "", "API token (default $GANTRY_TOKEN, else the file <data>/admin.token)")
+	fs.StringVar(&g.data, "data", "./gantry-data", "data directory of a local gantry serve, to find admin.token in")
+	fs.StringVar(&g.output, "o", defaultOutput, "output format: table, json or yaml")
+	fs.StringVar(&g.output, "output", defaultOutput, "same as -o")
+}
+
+// check validates the flags that need no server.
+func (g *ctlFlags) check() error {
+	switch g.output {
+	case "table", "json", "yaml":
+		return nil
+	}
+	return usagef("-o %q: want table, json or yaml", g.output)
+}
+
+// serverURL is --server, else $GANTRY_SERVER, else the default; a bare
+// host:port means http.
+func (g *ctlFlags) serverURL() string {
+	s := g.server
+	if s == "" {
+		s = os.Getenv("GANTRY_SERVER")
+	}
+	if s == "" {
+		s = defaultServer
+	}
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	return s
+}
+
+// findToken is --token, else $GANTRY_TOKEN, else <data>/admin.token.
+func (g *ctlFlags) findToken() (string, error) {
+	if g.token != "" {
+		return g.token, nil
+	}
+	if t := os.Getenv("GANTRY_TOKEN"); t != "" {
+		return t, nil
+	}
+	path := filepath.Join(g.data, app.TokenFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usagef("no API token: pass --token, set GANTRY_TOKEN, or run where %s is readable (--data DIR): %v", path, err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", usagef("no API token: %s is empty", path)
+	}
+	return t, nil
+}
+
+func (g *ctlFlags) client() (*client.Client, error) {
+	tok, err := g.findToken()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(g.serverURL(), tok, client.WithUserAgent("gantry-cli/"+version))
+	if err != nil {
+		return nil, usagef("--server: %v", err)
+	}
+	return c, nil
+}
+
+// writeFlags are the flags of every write.
+type writeFlags struct {
+	dryRun, wait bool
+	txn          string
+	ifMatch      uint64
+}
+
+func (w *writeFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&w.dryRun, "dry-run", false, "validate and print the diff; store nothing")
+	fs.BoolVar(&w.wait, "wait", false, "return once the data plane serves the change")
+	fs.StringVar(&w.txn, "txn", "", "stage the write in this transaction (see gantry txn)")
+	fs.Uint64Var(&w.ifMatch, "if-match", 0, "fail unless the config is still at this revision")
+}
+
+func (w *writeFlags) options() []client.CallOption {
+	var o []client.CallOption
+	if w.dryRun {
+		o = append(o, client.DryRun())
+	}
+	if w.wait {
+		o = append(o, client.WaitApplied())
+	}
+	if w.txn != "" {
+		o = append(o, client.InTxn(w.txn))
+	}
+	if w.ifMatch != 0 {
+		o = append(o, client.IfMatch(w.ifMatch))
+	}
+	return o
+}
+
+// parseArgs parses flags that may come before, between or after the
+// positional arguments, and returns the positional ones.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for range len(args) + 1 { // each round consumes at least one argument
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	return pos, nil
+}
+
+// finish turns a command's error into output on stderr and an exit code:
+// 0 success, 1 the server or the network failed, 2 a usage error.
+func finish(err error, stderr io.Writer, g *ctlFlags) int {
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	var ae *client.Error
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "gantry:", ue.msg)
+		return 2
+	case errors.As(err, &ae):
+		printProblem(stderr, ae)
+		return 1
+	}
+	fmt.Fprintln(stderr, "gantry:", err)
+	var ne net.Error
+	var oe *net.OpError
+	if g != nil && (errors.As(err, &oe) || errors.As(err, &ne)) {
+		fmt.Fprintf(stderr, "Is gantry serve running at %s? (--server, $GANTRY_SERVER)\n", g.serverURL())
+	}
+	return 1
+}
+
+// printProblem prints an API error, and each wrong field on its own line.
+func printProblem(w io.Writer, e *client.Error) {
+	p := e.Problem
+	if len(p.Errors) == 0 {
+		fmt.Fprintf(w, "gantry: %s (%d): %s\n", p.Title, e.Status, p.Detail)
+		return
+	}
+	fmt.Fprintf(w, "gantry: %s (%d):\n", p.Title, e.Status)
+	for _, f := range p.Errors {
+		fmt.Fprintf(w, "  %s: %s\n", f.Field, f.Detail)
+	}
+}
+
+// readDoc reads a JSON or YAML file ("-" is stdin) and returns its JSON.
+func readDoc(file string, stdin io.Reader) ([]byte, error) {
+	var raw []byte
+	var err error
+	if file == "-" {
+		raw, err = io.ReadAll(io.LimitReader(stdin, 8<<20))
+	} else {
+		raw, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fileLabel(file), err)
+	}
+	return js, nil
+}
+
+func fileLabel(file string) string {
+	if file == "-" {
+		return "stdin"
+	}
+	return file
+}
+
+// decodeBody decodes a put body into in, rejecting unknown fields as the
+// server would.
+func decodeBody(js []byte, file string, in any) error {
+	file = fileLabel(file)
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(js, &m); err != nil || m == nil {
+		return fmt.Errorf("%s: want an object: %v", file, err)
+	}
+	// Fields the API shows but does not take are dropped, so the output of
+	// `get -o yaml`, edited, can be put back.
+	for _, k := range []string{"created_at", "updated_at", "status", "frontend_count", "backend_count"} {
+		delete(m, k)
+	}
+	js, _ = json.Marshal(m)
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(in); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return nil
+}
+
+func withTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), callTimeout)
+}
+
+// resolveLB is --lb, else the only load balancer.
+func resolveLB(ctx context.Context, c *client.Client, lb string) (string, error) {
+	if lb != "" {
+		return lb, nil
+	}
+	l, _, err := c.ListLBs(ctx, client.PageSize(5), client.OrderBy("name_asc"))
+	if err != nil {
+		return "", err
+	}
+	switch l.TotalCount {
+	case 0:
+		return "", usagef("there is no load balancer yet: create one with gantry lb put NAME")
+	case 1:
+		return l.LBs[0].Name, nil
+	}
+	names := make([]string, len(l.LBs))
+	for i, x := range l.LBs {
+		names[i] = x.Name
+	}
+	if l.TotalCount > len(names) {
+		names = append(names, "...")
+	}
+	return "", usagef("there are %d load balancers (%s): pass --lb NAME", l.TotalCount, strings.Join(names, ", "))
+}
+
+// listAll reads every page of a list (at most maxPages of 100).
+func listAll[T any](ctx context.Context, page func(ctx context.Context, opts ...client.CallOption) ([]T, int, error), opts []client.CallOption) ([]T, error) {
+	const maxPages = 1000
+	var all []T
+	for p := 1; p <= maxPages; p++ {
+		items, total, err := page(ctx, append(opts[:len(opts):len(opts)], client.Page(p), client.PageSize(100))...)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if len(items) == 0 || len(all) >= total {
+			break
+		}
+	}
+	if all == nil {
+		all = []T{}
+	}
+	return all, nil
+}
+
+// resource is what the lb, frontend and backend commands share: T is the
+// object as shown, In the body of a put.
+type resource[T, In any] struct {
+	kind   string // "lb", "frontend", "backend"
+	inLB   bool   // addressed within a load balancer (--lb)
+	list   func(ctx context.Context, c *client.Client, lb string, opts ...client.CallOption) ([]T, int, error)
+	get    func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*T, error)
+	put    func(ctx context.Context, c *client.Client, lb, name string, in In, opts ...client.CallOption) (*T, *client.Result, error)
+	del    func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Result, error)
+	name   func(in *In) *string
+	needF  bool // put needs -f (an empty body makes no sense)
+	header []string
+	row    func(T) []string
+}
+
+func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(stderr, "usage: gantry %s list|get|put|delete [NAME] [flags]\n", r.kind)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet(r.kind+" "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var g ctlFlags
+	g.register(fs, "table")
+	var lbFlag, file string
+	var rev uint64
+	var w writeFlags
+	if r.inLB {
+		fs.StringVar(&lbFlag, "lb", "", "load balancer (default: the only one)")
+	}
+	switch verb {
+	case "list":
+		fs.Uint64Var(&rev, "revision", 0, "read the config as it was at this revision")
+	case "get":
+		fs.Uint64Var(&rev, "revision", 0, "read the config as it was at this revision")
+	case "put":
+		fs.StringVar(&file, "f", "", "body, JSON or YAML (- for stdin); the name may come from its name field")
+		w.register(fs)
+	case "delete":
+		w.register(fs)
+	default:
+		fmt.Fprintf(stderr, "gantry %s: unknown verb %q (want list, get, put or delete)\n", r.kind, verb)
+		return 2
+	}
+	pos, err := parseArgs(fs, args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	return finish(r.run(verb, pos, &g, lbFlag, file, rev, &w, stdin, stdout), stderr, &g)
+}
+
+func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, lbFlag, file string, rev uint64, w *writeFlags, stdin io.Reader, stdout io.Writer) error {
+	if err := g.check(); err != nil {
+		return err
+	}
+	var name string
+	var in In
+	switch {
+	case verb == "list" && len(pos) > 0:
+		return usagef("%s list takes no argument, got %q", r.kind, pos[0])
+	case verb == "put":
+		if len(pos) > 1 {
+			return usagef("%s put takes one NAME, got %q", r.kind, pos)
+		}
+		if len(pos) == 1 {
+			name = pos[0]
+		}
+		if file == "" && r.needF {
+			return usagef("%s put: -f FILE is required", r.kind)
+		}
+		if file != "" {
+			js, err := readDoc(file, stdin)
+			if err != nil {
+				return usagef("%s put: %v", r.kind, err)
+			}
+			if err := decodeBody(js, file, &in); err != nil {
+				return usagef("%s put: %v", r.kind, err)
+			}
+			if n := r.name(&in); name == "" {
+				name = *n
+			} else if *n == "" {
+				*n = name
+			}
+		}
+		if name == "" {
+			return usagef("%s put: give a NAME, or a name field in the file", r.kind)
+		}
+	case verb != "list":
+		if len(pos) != 1 {
+			return usagef("%s %s takes one NAME", r.kind, verb)
+		}
+		name = pos[0]
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout()
+	defer cancel()
+	lb := ""
+	if r.inLB {
+		if lb, err = resolveLB(ctx, c, lbFlag); err != nil {
+			return err
+		}
+	}
+	out := printer{w: stdout, format: g.output}
+	var readOpts []client.CallOption
+	if rev != 0 {
+		readOpts = append(readOpts, client.AtRevision(rev))
+	}
+	switch verb {
+	case "list":
+		items, err := listAll(ctx, func(ctx context.Context, opts ...client.CallOption) ([]T, int, error) {
+			return r.list(ctx, c, lb, opts...)
+		}, readOpts)
+		if err != nil {
+			return err
+		}
+		rows := make([][]string, len(items))
+		for i, it := range items {
+			rows[i] = r.row(it)
+		}
+		return out.print(items, r.header, rows)
+	case "get":
+		obj, err := r.get(ctx, c, lb, name, readOpts...)
+		if err != nil {
+			return err
+		}
+		return out.print(obj, r.header, [][]string{r.row(*obj)})
+	case "put":
+		obj, res, err := r.put(ctx, c, lb, name, in, w.options()...)
+		if err != nil {
+			return err
+		}
+		if obj == nil {
+			return out.result(res, w.txn)
+		}
+		if out.format != "table" {
+			return out.print(obj, nil, nil)
+		}
+		fmt.Fprintf(stdout, "%s %q saved (revision %d)\n", r.kind, name, res.Revision)
+		return nil
+	default: // delete
+		res, err := r.del(ctx, c, lb, name, w.options()...)
+		if err != nil {
+			return err
+		}
+		if res.DryRun || res.Staged || out.format != "table" {
+			return out.result(res, w.txn)
+		}
+		fmt.Fprintf(stdout, "%s %q deleted (revision %d)\n", r.kind, name, res.Revision)
+		return nil
+	}
+}
+
+// lbResource is the lb command's view of the API.
+func lbResource() resource[client.LB, client.LBInput] {
+	return resource[client.LB, client.LBInput]{
+		kind: "lb",
+		list: func(ctx context.Context, c *client.Client, _ string, opts ...client.CallOption) ([]client.LB, int, error) {
+			l, _, err := c.ListLBs(ctx, opts...)
+			if err != nil {
+				return nil, 0, err
+			}
+			return l.LBs, l.TotalCount, nil
+		},
+		get: func(ctx context.Context, c *client.Client, _, name string, opts ...client.CallOption) (*client.LB, error) {
+			lb, _, err := c.GetLB(ctx, name, opts...)
+			return lb, err
+		},
+		put: func(ctx context.Context, c *client.Client, _, name string, in client.LBInput, opts ...client.CallOption) (*client.LB, *client.Result, error) {
+			return c.PutLB(ctx, name, in, opts...)
+		},
+		del: func(ctx context.Context, c *client.Client, _, name string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteLB(ctx, name, opts...)
+		},
+		name:   func(in *client.LBInput) *string { return &in.Name },
+		header: []string{"NAME", "IPS", "FRONTENDS", "BACKENDS", "STATUS", "DESCRIPTION"},
+		row:    lbRow,
+	}
+}
+
+// frontendResource is the frontend command's view of the API.
+func frontendResource() resource[client.Frontend, client.FrontendInput] {
+	return resource[client.Frontend, client.FrontendInput]{
+		kind: "frontend", inLB: true, needF: true,
+		list: func(ctx context.Context, c *client.Client, lb string, opts ...client.CallOption) ([]client.Frontend, int, error) {
+			l, _, err := c.ListFrontends(ctx, lb, opts...)
+			if err != nil {
+				return nil, 0, err
+			}
+			return l.Frontends, l.TotalCount, nil
+		},
+		get: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Frontend, error) {
+			f, _, err := c.GetFrontend(ctx, lb, name, opts...)
+			return f, err
+		},
+		put: func(ctx context.Context, c *client.Client, lb, name string, in client.FrontendInput, opts ...client.CallOption) (*client.Frontend, *client.Result, error) {
+			return c.PutFrontend(ctx, lb, name, in, opts...)
+		},
+		del: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteFrontend(ctx, lb, name, opts...)
+		},
+		name:   func(in *client.FrontendInput) *string { return &in.Name },
+		header: []string{"NAME", "PORT", "PROTOCOL", "BACKEND", "ROUTES"},
+		row:    frontendRow,
+	}
+}
+
+// backendResource is the backend command's view of the API.
+func backendResource() resource[client.Backend, client.BackendInput] {
+	return resource[client.Backend, client.BackendInput]{
+		kind: "backend", inLB: true, needF: true,
+		list: func(ctx context.Context, c *client.Client, lb string, opts ...client.CallOption) ([]client.Backend, int, error) {
+			l, _, err := c.ListBackends(ctx, lb, opts...)
+			if err != nil {
+				return nil, 0, err
+			}
+			return l.Backends, l.TotalCount, nil
+		},
+		get: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Backend, error) {
+			b, _, err := c.GetBackend(ctx, lb, name, opts...)
+			return b, err
+		},
+		put: func(ctx context.Context, c *client.Client, lb, name string, in client.BackendInput, opts ...client.CallOption) (*client.Backend, *client.Result, error) {
+			return c.PutBackend(ctx, lb, name, in, opts...)
+		},
+		del: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteBackend(ctx, lb, name, opts...)
+		},
+		name:   func(in *client.BackendInput) *string { return &in.Name },
+		header: []string{"NAME", "PROTOCOL", "PORT", "ALGORITHM", "SERVERS", "CHECK"},
+		row:    backendRow,
+	}
+}
+
+// simpleCmd parses the flags of a command without resources.
+func simpleCmd(name string, args []string, stderr io.Writer, defaultOutput string, extra func(fs *flag.FlagSet)) (*ctlFlags, []string, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	g := &ctlFlags{}
+	g.register(fs, defaultOutput)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, nil, 0
+		}
+		return nil, nil, 2
+	}
+	return g, pos, -1
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	g, pos, code := simpleCmd("status", args, stderr, "table", nil)
+	if code >= 0 {
+		return code
+	}
+	return finish(func() error {
+		if err := noArgs("status", pos, g); err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout()
+		defer cancel()
+		st, err := c.Status(ctx)
+		if err != nil {
+			return err
+		}
+		return printer{stdout, g.output}.print(st, nil, statusRows(st))
+	}(), stderr, g)
+}
+
+func noArgs(cmd string, pos []string, g *ctlFlags) error {
+	if len(pos) > 0 {
+		return usagef("%s takes no argument, got %q", cmd, pos[0])
+	}
+	return g.check()
+}
+
+func cmdHistory(args []string, stdout, stderr io.Writer) int {
+	var limit int
+	var before uint64
+	g, pos, code := simpleCmd("history", args, stderr, "table", func(fs *flag.FlagSet) {
+		fs.IntVar(&limit, "limit", 20, "how many revisions (1-1000)")
+		fs.Uint64Var(&before, "before", 0, "only revisions older than this one")
+	})
+	if code >= 0 {
+		return code
+	}
+	return finish(func() error {
+		if err := noArgs("history", pos, g); err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout()
+		defer cancel()
+		h, err := c.History(ctx, limit, before)
+		if err != nil {
+			return err
+		}
+		return printer{stdout, g.output}.print(h, []string{"REVISION", "TIME", "AUTHOR", "MESSAGE", "CHANGES"}, historyRows(h))
+	}(), stderr, g)
+}
+
+func cmdRollback(args []string, stdout, stderr io.Writer) int {
+	var w writeFlags
+	g, pos, code := simpleCmd("rollback", args, stderr, "table", func(fs *flag.FlagSet) {
+		fs.BoolVar(&w.dryRun, "dry-run", false, "print the diff; store nothing")
+		fs.BoolVar(&w.wait, "wait", false, "return once the data plane serves the change")
+		fs.Uint64Var(&w.ifMatch, "if-match", 0, "fail unless the config is still at this revision")
+	})
+	if code >= 0 {
+		return code
+	}
+	return finish(func() error {
+		if len(pos) != 1 {
+			return usagef("rollback takes one REVISION")
+		}
+		rev, err := strconv.ParseUint(pos[0], 10, 64)
+		if err != nil || rev == 0 {
+			return usagef("rollback: %q is not a revision number", pos[0])
+		}
+		if err := g.check(); err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout()
+		defer cancel()
+		res, err := c.Rollback(ctx, rev, w.options()...)
+		if err != nil {
+			return err
+		}
+		if res.DryRun || g.output != "table" {
+			return printer{stdout, g.output}.result(res, "")
+		}
+		fmt.Fprintf(stdout, "config rolled back to revision %d (now revision %d)\n", rev, res.Revision)
+		return nil
+	}(), stderr, g)
+}
+
+func cmdApply(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var w writeFlags
+	var file string
+	g, pos, code := simpleCmd("apply", args, stderr, "table", func(fs *flag.FlagSet) {
+		fs.StringVar(&file, "f", "", "the whole config, YAML or JSON (- for stdin)")
+		fs.BoolVar(&w.dryRun, "dry-run", false, "print the diff; store nothing")
+		fs.BoolVar(&w.wait, "wait", false, "return once the data plane serves the change")
+		fs.Uint64Var(&w.ifMatch, "if-match", 0, "fail unless the config is still at this revision")
+	})
+	if code >= 0 {
+		return code
+	}
+	return finish(func() error {
+		if err := noArgs("apply", pos, g); err != nil {
+			return err
+		}
+		if file == "" {
+			return usagef("apply: -f FILE is required")
+		}
+		var doc []byte
+		var err error
+		if file == "-" {
+			doc, err = io.ReadAll(io.LimitReader(stdin, 8<<20))
+		} else {
+			doc, err = os.ReadFile(file)
+		}
+		if err != nil {
+			return usagef("apply: %v", err)
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout()
+		defer cancel()
+		res, err := c.PutConfig(ctx, doc, w.options()...)
+		if err != nil {
+			return err
+		}
+		if res.DryRun || g.output != "table" {
+			return printer{stdout, g.output}.result(res, "")
+		}
+		fmt.Fprintf(stdout, "config applied (revision %d)\n", res.Revision)
+		return nil
+	}(), stderr, g)
+}
+
+func cmdExport(args []string, stdout, stderr io.Writer) int {
+	var rev uint64
+	g, pos, code := simpleCmd("export", args, stderr, "yaml", func(fs *flag.FlagSet) {
+		fs.Uint64Var(&rev, "revision", 0, "export the config as it was at this revision")
+	})
+	if code >= 0 {
+		return code
+	}
+	return finish(func() error {
+		if err := noArgs("export", pos, g); err != nil {
+			return err
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout()
+		defer cancel()
+		var opts []client.CallOption
+		if rev != 0 {
+			opts = append(opts, client.AtRevision(rev))
+		}
+		format := client.YAML
+		if g.output == "json" {
+			format = client.JSON
+		}
+		doc, _, err := c.GetConfig(ctx, format, opts...)
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(doc)
+		return err
+	}(), stderr, g)
+}
+
+func cmdTxn(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, "usage: gantry txn begin [--version N] | get ID | commit ID [--dry-run] [--wait] [-m MSG] | abort ID")
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	verb := args[0]
+	var version uint64
+	var msg string
+	var w writeFlags
+	var extra func(fs *flag.FlagSet)
+	switch verb {
+	case "begin":
+		extra = func(fs *flag.FlagSet) {
+			fs.Uint64Var(&version, "version", 0, "the revision to base it on; fails if it is not the newest (default: the newest)")
+		}
+	case "commit":
+		extra = func(fs *flag.FlagSet) {
+			fs.BoolVar(&w.dryRun, "dry-run", false, "validate and print the diff; keep the transaction open")
+			fs.BoolVar(&w.wait, "wait", false, "return once the data plane serves the change")
+			fs.StringVar(&msg, "m", "", "history message")
+		}
+	case "get", "abort":
+	default:
+		fmt.Fprintf(stderr, "gantry txn: unknown verb %q (want begin, get, commit or abort)\n", verb)
+		return 2
+	}
+	g, pos, code := simpleCmd("txn "+verb, args[1:], stderr, "table", extra)
+	if code >= 0 {
+		return code
+	}
+	return finish(func() error {
+		if err := g.check(); err != nil {
+			return err
+		}
+		switch {
+		case verb == "begin" && len(pos) != 0:
+			return usagef("txn begin takes no argument")
+		case verb != "begin" && len(pos) != 1:
+			return usagef("txn %s takes one transaction ID", verb)
+		}
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout()
+		defer cancel()
+		out := printer{stdout, g.output}
+		switch verb {
+		case "begin", "get":
+			var tx *client.Transaction
+			if verb == "begin" {
+				tx, err = c.BeginTxn(ctx, version)
+			} else {
+				tx, err = c.GetTxn(ctx, pos[0])
+			}
+			if err != nil {
+				return err
+			}
+			return out.print(tx, []string{"ID", "VERSION", "CHANGES", "EXPIRES"}, [][]string{txnRow(tx)})
+		case "commit":
+			opts := w.options()
+			if msg != "" {
+				opts = append(opts, client.Message(msg))
+			}
+			res, err := c.CommitTxn(ctx, pos[0], opts...)
+			if err != nil {
+				return err
+			}
+			if res.DryRun || g.output != "table" {
+				return out.result(res, "")
+			}
+			fmt.Fprintf(stdout, "transaction %s committed (revision %d)\n", pos[0], res.Revision)
+			return nil
+		default:
+			if err := c.AbortTxn(ctx, pos[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "transaction %s aborted\n", pos[0])
+			return nil
+		}
+	}(), stderr, g)
+}
