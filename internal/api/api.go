@@ -20,19 +20,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
 )
 
-// Status is what the data plane reports about itself.
-type Status struct {
-	// AppliedRevision is the revision traffic uses now.
-	AppliedRevision uint64 `json:"applied_revision"`
-	// ApplyError is why the newest stored revision is not applied, if so.
-	ApplyError string `json:"apply_error,omitempty"`
-	// Listeners are the addresses the data plane listens on.
-	Listeners []string `json:"listeners"`
-}
+// Status is what the data plane reports about itself (StoredRevision is
+// filled in by the API).
+type Status = client.Status
 
 // Options wires a Server.
 type Options struct {
@@ -95,6 +90,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, principal{tok}))
+	// A body over the limit is an error (413), never silently cut short.
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -106,26 +103,21 @@ func author(r *http.Request) string {
 }
 
 // fieldError is one wrong field of a request.
-type fieldError struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
+type fieldError = client.FieldError
 
-// problemDoc is an RFC 9457 problem document.
-type problemDoc struct {
-	Type     string       `json:"type"`
-	Title    string       `json:"title"`
-	Status   int          `json:"status"`
-	Detail   string       `json:"detail,omitempty"`
-	Instance string       `json:"instance,omitempty"`
-	Errors   []fieldError `json:"errors,omitempty"`
-}
-
+// problem answers an RFC 9457 problem document. Like every response it
+// carries the current revision as ETag, so a client that failed a
+// precondition learns what to retry with.
 func (s *Server) problem(w http.ResponseWriter, r *http.Request, status int, title, detail string, fields []fieldError) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
+	if status != http.StatusUnauthorized {
+		if rev, err := s.ctl.Revision(r.Context()); err == nil {
+			w.Header().Set("ETag", etag(rev))
+		}
+	}
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(problemDoc{Type: "about:blank", Title: title, Status: status, Detail: detail, Instance: r.URL.Path, Errors: fields})
+	json.NewEncoder(w).Encode(client.Problem{Type: "about:blank", Title: title, Status: status, Detail: detail, Instance: r.URL.Path, Errors: fields})
 }
 
 // badRequest is an error in the request itself (a field, a parameter).
@@ -138,19 +130,22 @@ func (e *badRequest) Error() string { return e.field + ": " + e.detail }
 // fail maps an error to its status: the one place that does.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var br *badRequest
+	var tooBig *http.MaxBytesError
 	var ferrs config.Errors
 	var fe *config.FieldError
 	switch {
+	case errors.As(err, &tooBig):
+		s.problem(w, r, http.StatusRequestEntityTooLarge, "body too large", fmt.Sprintf("request bodies are limited to %d bytes", tooBig.Limit), nil)
 	case errors.As(err, &br):
-		s.problem(w, r, http.StatusBadRequest, "invalid request", err.Error(), []fieldError{{br.field, br.detail}})
+		s.problem(w, r, http.StatusBadRequest, "invalid request", err.Error(), []fieldError{{Field: br.field, Detail: br.detail}})
 	case errors.As(err, &ferrs):
 		fields := make([]fieldError, len(ferrs))
 		for i, e := range ferrs {
-			fields[i] = fieldError{e.Path, e.Msg}
+			fields[i] = fieldError{Field: e.Path, Detail: e.Msg}
 		}
 		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", ferrs.Error(), fields)
 	case errors.As(err, &fe):
-		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", fe.Error(), []fieldError{{fe.Path, fe.Msg}})
+		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", fe.Error(), []fieldError{{Field: fe.Path, Detail: fe.Msg}})
 	case errors.Is(err, control.ErrInvalid):
 		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", err.Error(), nil)
 	case errors.Is(err, control.ErrNotFound):
@@ -172,7 +167,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // decode reads a JSON body into v; unknown fields are an error.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var te *json.UnmarshalTypeError
@@ -187,6 +182,10 @@ func decode(r *http.Request, v any) error {
 			return &badRequest{f, "unknown field"}
 		case errors.Is(err, io.EOF):
 			return &badRequest{"body", "a JSON body is required"}
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
 		}
 		return &badRequest{"body", err.Error()}
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,10 +64,8 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	if s.o.Status != nil {
 		st = s.o.Status()
 	}
-	reply(w, http.StatusOK, rev, struct {
-		StoredRevision uint64 `json:"stored_revision"`
-		Status
-	}{rev, st})
+	st.StoredRevision = rev
+	reply(w, http.StatusOK, rev, st)
 }
 
 // state reads the config at ?revision= (default: the head).
@@ -114,9 +113,9 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 
 // putConfig replaces the whole desired state (gantry apply). JSON or YAML.
 func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	body, err := readBody(r)
 	if err != nil {
-		s.fail(w, r, &badRequest{"body", err.Error()})
+		s.fail(w, r, err)
 		return
 	}
 	cfg, err := config.Parse(body)
@@ -324,7 +323,7 @@ func body(r *http.Request, patch bool, current any, in any) error {
 	if current == nil {
 		return fmt.Errorf("%w: PATCH needs an existing object (use PUT to create)", control.ErrNotFound)
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	raw, err := io.ReadAll(r.Body) // the body was read and bounded already (reqWithBody)
 	if err != nil {
 		return &badRequest{"body", err.Error()}
 	}
@@ -392,9 +391,9 @@ func (s *Server) putLB(patch bool) http.HandlerFunc {
 			return
 		}
 		// PATCH reads the body inside the change, against the head.
-		raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		raw, err := readBody(r)
 		if err != nil {
-			s.fail(w, r, &badRequest{"body", err.Error()})
+			s.fail(w, r, err)
 			return
 		}
 		existed := false
@@ -428,6 +427,16 @@ func (s *Server) putLB(patch bool) http.HandlerFunc {
 			return toLBOut(lb, st.Meta[control.LBPath(name)]), nil
 		})
 	}
+}
+
+// readBody reads a whole request body (bounded by ServeHTTP's limit).
+func readBody(r *http.Request) ([]byte, error) {
+	raw, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if err != nil && !errors.As(err, &tooBig) {
+		return nil, &badRequest{"body", err.Error()}
+	}
+	return raw, err
 }
 
 // reqWithBody gives a handler's request a fresh reader over body, so a
@@ -520,9 +529,9 @@ func (s *Server) putFrontend(patch bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		raw, err := readBody(r)
 		if err != nil {
-			s.fail(w, r, &badRequest{"body", err.Error()})
+			s.fail(w, r, err)
 			return
 		}
 		req.Mutate = control.PutFrontend(lbName, name, func(cur *config.Frontend) (config.Frontend, error) {
@@ -609,9 +618,9 @@ func (s *Server) putBackend(patch bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		raw, err := readBody(r)
 		if err != nil {
-			s.fail(w, r, &badRequest{"body", err.Error()})
+			s.fail(w, r, err)
 			return
 		}
 		req.Mutate = control.PutBackend(lbName, name, func(cur *config.Backend) (config.Backend, error) {

@@ -254,6 +254,25 @@ func TestE2EServeAPIToTraffic(t *testing.T) {
 	})
 }
 
+// TestE2EBodyLimitAndProblemETag: an oversized body is a 413 that stores
+// nothing (never a truncated config), and errors carry the ETag too.
+func TestE2EBodyLimitAndProblemETag(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	s.must(t, 200, "PUT", "/v1/lbs/web", `{}`)
+	big := "lbs:\n- name: web\n  description: " + strings.Repeat("x", 9<<20) + "\n"
+	r := s.must(t, 413, "PUT", "/v1/config", big)
+	if r.etag != `"2"` {
+		t.Fatalf("413 ETag %q, want the current revision", r.etag)
+	}
+	nf := s.must(t, 404, "GET", "/v1/lbs/nope", nil)
+	if nf.etag != `"2"` {
+		t.Fatalf("404 ETag %q", nf.etag)
+	}
+	if got := s.must(t, 200, "GET", "/v1/lbs/web", nil).body["description"]; got != "" {
+		t.Fatalf("the oversized write changed the LB: description %v", got)
+	}
+}
+
 // TestE2ETwoWritersOneWins: two clients race on one object with the same
 // If-Match: exactly one wins, the other gets 412.
 func TestE2ETwoWritersOneWins(t *testing.T) {
