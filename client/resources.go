@@ -291,3 +291,13 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	}
 	return &out, nil
 }
+
+// Stats returns the live state of every server of the LB's backends, as
+// the data plane runs them now.
+func (c *Client) Stats(ctx context.Context, lb string) (*StatsList, error) {
+	var out StatsList
+	if _, err := get(ctx, c, lbPath(lb)+"/stats", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -428,3 +428,37 @@ type Problem struct {
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldError `json:"errors,omitempty"`
 }
+
+// ServerStats is the live state of one server of a backend, as the data
+// plane sees it now (Scaleway's backend server stats, with gantry's
+// traffic counters).
+type ServerStats struct {
+	Backend string `json:"backend"`
+	// Server is the server's ip:port.
+	Server string `json:"server"`
+	// ServerState is running (takes traffic), stopped (failed its health
+	// checks) or starting (not yet passed its first check).
+	ServerState          string    `json:"server_state"`
+	ServerStateChangedAt time.Time `json:"server_state_changed_at"`
+	// LastHealthCheckStatus is passed, failed or unknown (no check ran).
+	LastHealthCheckStatus string `json:"last_health_check_status"`
+	// LastHealthCheckReason says why the last check failed, or what it saw.
+	LastHealthCheckReason string `json:"last_health_check_reason,omitempty"`
+	// ActiveConnections counts requests (HTTP) or connections (TCP) in
+	// progress.
+	ActiveConnections int64  `json:"active_connections"`
+	TotalConnections  uint64 `json:"total_connections"`
+	TotalRequests     uint64 `json:"total_requests"`
+	ConnectFailures   uint64 `json:"connect_failures"`
+	// Responses counts responses by class: "1xx".."5xx", and "none" for
+	// requests that ended without one.
+	Responses map[string]uint64 `json:"responses"`
+	BytesIn   uint64            `json:"bytes_in"`
+	BytesOut  uint64            `json:"bytes_out"`
+}
+
+// StatsList is the answer of GET /v1/lbs/{lb}/stats.
+type StatsList struct {
+	BackendServersStats []ServerStats `json:"backend_servers_stats"`
+	TotalCount          int           `json:"total_count"`
+}

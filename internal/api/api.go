@@ -34,6 +34,9 @@ type Options struct {
 	Control *control.Control
 	// Status reports the data plane (nil: nothing is reported).
 	Status func() Status
+	// Stats returns the live state of the servers of an LB's backends in
+	// the running snapshot (nil: none are reported).
+	Stats func(lb string) []client.ServerStats
 	// WaitApplied blocks until the data plane serves revision rev (for
 	// ?wait=applied), or ctx is done.
 	WaitApplied func(ctx context.Context, rev uint64) error

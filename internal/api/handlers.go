@@ -13,6 +13,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
 )
@@ -36,6 +37,7 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/lbs/{lb}", s.putLB(false))
 	m.HandleFunc("PATCH /v1/lbs/{lb}", s.putLB(true))
 	m.HandleFunc("DELETE /v1/lbs/{lb}", s.deleteLB)
+	m.HandleFunc("GET /v1/lbs/{lb}/stats", s.getStats)
 
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends", s.listFrontends)
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{name}", s.getFrontend)
@@ -454,6 +456,28 @@ func (s *Server) deleteLB(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.change(w, r, req, http.StatusNoContent, nil)
+}
+
+// getStats answers the live state of the LB's servers. The LB must exist
+// in the stored config; its servers appear once a revision with them is
+// applied.
+func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.ctl.Get(r.Context(), 0)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lb, err := control.FindLB(st.Config, r.PathValue("lb"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := client.StatsList{BackendServersStats: []client.ServerStats{}}
+	if s.o.Stats != nil {
+		out.BackendServersStats = append(out.BackendServersStats, s.o.Stats(lb.Name)...)
+	}
+	out.TotalCount = len(out.BackendServersStats)
+	reply(w, http.StatusOK, st.Revision, out)
 }
 
 func (s *Server) listFrontends(w http.ResponseWriter, r *http.Request) {

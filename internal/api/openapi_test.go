@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	gclient "github.com/gantry-lb/gantry/client"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -22,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -727,7 +729,14 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 	// The data plane never applies anything here, so ?wait=applied shows
 	// its 202 answer.
 	notApplied := func(context.Context, uint64) error { return errors.New("port 80 is in use") }
-	srv := httptest.NewServer(api.New(api.Options{Control: ctl, Log: log, WaitApplied: notApplied}))
+	// A data plane that reports one server, so the stats schema meets a
+	// real answer.
+	stats := func(lb string) []gclient.ServerStats {
+		return []gclient.ServerStats{{Backend: "api-backend", Server: "10.0.0.23:8080", ServerState: "running",
+			ServerStateChangedAt: time.Unix(1_700_000_000, 0).UTC(), LastHealthCheckStatus: "passed", ActiveConnections: 1,
+			TotalConnections: 3, TotalRequests: 10, Responses: map[string]uint64{"2xx": 9, "5xx": 1}, BytesIn: 5, BytesOut: 700}}
+	}
+	srv := httptest.NewServer(api.New(api.Options{Control: ctl, Log: log, WaitApplied: notApplied, Stats: stats}))
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	t.Cleanup(client.CloseIdleConnections)
@@ -787,6 +796,8 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		{name: "get backend", method: "GET", path: "/v1/lbs/web/backends/api-backend", status: 200, check: wantField("roundrobin", "forward_port_algorithm")},
 		{name: "patch backend", method: "PATCH", path: "/v1/lbs/web/backends/api-backend", body: `{"forward_port_algorithm": "leastconn"}`, status: 200, check: wantField("leastconn", "forward_port_algorithm")},
 		{name: "list backends", method: "GET", path: "/v1/lbs/web/backends?order_by=name_desc", status: 200, check: wantField(json.Number("3"), "total_count")},
+		{name: "stats", method: "GET", path: "/v1/lbs/web/stats", status: 200, check: wantField("running", "backend_servers_stats", "0", "server_state")},
+		{name: "stats of a missing lb", method: "GET", path: "/v1/lbs/nope/stats", status: 404},
 		{name: "put frontend", method: "PUT", path: "/v1/lbs/web/frontends/main", body: frontend, status: 200, saveETag: "fullrev",
 			check: wantField("*.dev.example.com", "routes", "1", "match", "host_header")},
 		{name: "bad route is 422", method: "PUT", path: "/v1/lbs/web/frontends/bad", status: 422,

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/telemetry"
 	"github.com/gantry-lb/gantry/internal/upstream"
 )
@@ -35,4 +36,40 @@ func (d *Dataplane) scrape() telemetry.Scrape {
 func traffic(t upstream.TrafficStats) telemetry.Traffic {
 	return telemetry.Traffic{Requests: t.Requests, Conns: t.Conns, Classes: t.Classes, BytesIn: t.BytesIn, BytesOut: t.BytesOut,
 		Buckets: t.Buckets[:], Bounds: upstream.LatencyBuckets[:], SumSeconds: t.LatencySum.Seconds()}
+}
+
+// stats returns the live state of the servers of lb's backends in the
+// running snapshot, for GET /v1/lbs/{lb}/stats.
+func (d *Dataplane) stats(lb string) []client.ServerStats {
+	snap := d.Snapshot()
+	if snap == nil {
+		return nil
+	}
+	var out []client.ServerStats
+	for _, be := range snap.Backends() {
+		if be.LB != lb {
+			continue
+		}
+		for _, ep := range be.Endpoints {
+			st := ep.Stats()
+			s := client.ServerStats{Backend: be.Name, Server: ep.Addr, ServerStateChangedAt: st.Since.UTC(),
+				LastHealthCheckStatus: st.LastCheck.String(), LastHealthCheckReason: st.Reason,
+				ActiveConnections: st.Inflight, TotalConnections: st.Traffic.Conns, TotalRequests: st.Traffic.Requests,
+				ConnectFailures: st.Failures, BytesIn: st.Traffic.BytesIn, BytesOut: st.Traffic.BytesOut,
+				Responses: map[string]uint64{}}
+			switch st.State {
+			case upstream.StateUp:
+				s.ServerState = "running"
+			case upstream.StateDown:
+				s.ServerState = "stopped"
+			case upstream.StateStarting:
+				s.ServerState = "starting"
+			}
+			for i, name := range [...]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"} {
+				s.Responses[name] = st.Traffic.Classes[i]
+			}
+			out = append(out, s)
+		}
+	}
+	return out
 }

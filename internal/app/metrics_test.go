@@ -53,4 +53,17 @@ func TestE2EMetrics(t *testing.T) {
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", text)
 	}
+	st := s.must(t, 200, "GET", "/v1/lbs/web/stats", nil)
+	var okStats map[string]any
+	for _, v := range st.body["backend_servers_stats"].([]any) {
+		if m := v.(map[string]any); m["backend"] == "ok" {
+			okStats = m
+		}
+	}
+	if okStats == nil || okStats["server"] != ok.addr || okStats["server_state"] != "running" ||
+		okStats["total_requests"] != float64(5) || okStats["responses"].(map[string]any)["2xx"] != float64(5) ||
+		okStats["last_health_check_status"] != "unknown" || okStats["total_connections"].(float64) < 1 {
+		t.Fatalf("stats of the ok server: %s", st.raw)
+	}
+	s.must(t, 404, "GET", "/v1/lbs/nope/stats", nil)
 }

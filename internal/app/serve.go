@@ -70,7 +70,7 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", api.New(api.Options{Control: ctl, Status: rec.status, WaitApplied: rec.wait, Log: o.Log}))
+	mux.Handle("/", api.New(api.Options{Control: ctl, Status: rec.status, WaitApplied: rec.wait, Stats: d.stats, Log: o.Log}))
 	// /metrics needs no token, like every Prometheus target: keep the admin
 	// address private (the default is loopback).
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(telemetry.NewCollector(func() telemetry.Scrape {
