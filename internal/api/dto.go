@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -390,4 +391,119 @@ func toBackendOut(b *config.Backend, m control.ObjectMeta) backendOut {
 		HealthCheck: healthOut(b.HealthCheck), Servers: serversOut(b.Servers), SendProxyV2: b.SendProxyV2,
 		TimeoutServer: client.Millis(b.TimeoutServer), TimeoutConnect: client.Millis(b.TimeoutConnect), TimeoutTunnel: client.Millis(b.TimeoutTunnel),
 		OnMarkedDownAction: b.OnMarkedDownAction, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+}
+
+// renameKey moves a patch's value from an alias to the model's name.
+func renameKey(p map[string]any, from, to string, v any) error {
+	if _, both := p[to]; both {
+		return &badRequest{from, "also given as " + to + "; give one"}
+	}
+	delete(p, from)
+	p[to] = v
+	return nil
+}
+
+// backendAliases rewrites a backend PATCH written with seed 004's or
+// Scaleway's names into the model's names, converting the values the same
+// way a PUT does (backendToConfig), so both paths agree.
+func backendAliases(p map[string]any) error {
+	alias := map[string]any{}
+	for _, k := range []string{"mode", "balancing_method", "port", "pool", "server_ip", "options"} {
+		if v, ok := p[k]; ok {
+			alias[k] = v
+		}
+	}
+	if sv, ok := p["servers"].(map[string]any); ok { // the {type, addresses} object
+		alias["servers"] = sv
+	}
+	if len(alias) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(alias)
+	if err != nil {
+		return err
+	}
+	var in backendIn
+	if err := decodeStrict(raw, &in); err != nil {
+		return err
+	}
+	b, err := backendToConfig(in)
+	if err != nil {
+		return err
+	}
+	model, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(model, &m); err != nil {
+		return err
+	}
+	for from, to := range map[string]string{"mode": "forward_protocol", "balancing_method": "forward_port_algorithm", "port": "forward_port"} {
+		if _, ok := alias[from]; ok {
+			if err := renameKey(p, from, to, m[to]); err != nil {
+				return err
+			}
+		}
+	}
+	_, pool := alias["pool"]
+	_, sip := alias["server_ip"]
+	_, sobj := alias["servers"]
+	if pool || sip || sobj {
+		delete(p, "pool")
+		delete(p, "server_ip")
+		p["servers"] = m["servers"] // replaces the list, as a PUT would
+	}
+	if o, ok := alias["options"].(map[string]any); ok {
+		delete(p, "options")
+		set := func(key string) {
+			if v, ok := m[key]; ok {
+				p[key] = v
+			} else {
+				p[key] = nil // the option turns it off: delete it in the merge
+			}
+		}
+		if _, ok := o["health_check"]; ok {
+			set("health_check")
+		}
+		if _, ok := o["proxy_protocol"]; ok {
+			set("send_proxy_v2")
+		}
+		if _, ok := o["sticky_session"]; ok {
+			set("sticky_sessions")
+			set("sticky_sessions_cookie_name")
+		}
+	}
+	return nil
+}
+
+// frontendAliases rewrites a frontend PATCH's Scaleway names.
+func frontendAliases(p map[string]any) error {
+	if v, ok := p["backend_id"]; ok {
+		if err := renameKey(p, "backend_id", "backend", v); err != nil {
+			return err
+		}
+	}
+	if v, ok := p["certificate_id"]; ok {
+		if v == nil {
+			return renameKey(p, "certificate_id", "certificates", nil)
+		}
+		if err := renameKey(p, "certificate_id", "certificates", []any{v}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeStrict decodes raw into v, rejecting unknown fields.
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return &badRequest{strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field"}
+		}
+		return &badRequest{"body", err.Error()}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -318,7 +319,7 @@ func (s *Server) getLB(w http.ResponseWriter, r *http.Request) {
 
 // body reads a PUT body, or for a PATCH merges it (RFC 7386) into the
 // current object's JSON, then decodes the result into in.
-func body(r *http.Request, patch bool, current any, in any) error {
+func body(r *http.Request, patch bool, current any, in any, aliases func(map[string]any) error) error {
 	if !patch {
 		return decode(r, in)
 	}
@@ -333,6 +334,22 @@ func body(r *http.Request, patch bool, current any, in any) error {
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return &badRequest{"body", "invalid JSON: " + err.Error()}
 	}
+	// The patch itself names only known fields (even to delete them).
+	check := reflect.New(reflect.TypeOf(in).Elem()).Interface()
+	if err := decodeStrict(raw, check); err != nil {
+		if br, ok := err.(*badRequest); ok && br.detail == "unknown field" {
+			return err
+		}
+		// Other decoding errors (a null where the type has none) are for
+		// the merged document to report.
+	}
+	// The current object is in the model's vocabulary: a patch written
+	// with another one (seed 004, Scaleway) is translated first.
+	if m, ok := p.(map[string]any); ok && aliases != nil {
+		if err := aliases(m); err != nil {
+			return err
+		}
+	}
 	cur, err := json.Marshal(current)
 	if err != nil {
 		return err
@@ -345,15 +362,7 @@ func body(r *http.Request, patch bool, current any, in any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(merged))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(in); err != nil {
-		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			return &badRequest{strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`), "unknown field"}
-		}
-		return &badRequest{"body", err.Error()}
-	}
-	return nil
+	return decodeStrict(merged, in)
 }
 
 // mergePatch applies an RFC 7386 JSON merge patch.
@@ -406,7 +415,7 @@ func (s *Server) putLB(patch bool) http.HandlerFunc {
 				curIn = lbIn{Description: cur.Description, Tags: cur.Tags, IPs: cur.IPs}
 			}
 			var in lbIn
-			if err := body(reqWithBody(r, raw), patch, curIn, &in); err != nil {
+			if err := body(reqWithBody(r, raw), patch, curIn, &in, nil); err != nil {
 				return config.LB{}, err
 			}
 			if err := checkName(in.Name, name); err != nil {
@@ -564,7 +573,7 @@ func (s *Server) putFrontend(patch bool) http.HandlerFunc {
 				curIn = frontendInOf(cur)
 			}
 			var in frontendIn
-			if err := body(reqWithBody(r, raw), patch, curIn, &in); err != nil {
+			if err := body(reqWithBody(r, raw), patch, curIn, &in, frontendAliases); err != nil {
 				return config.Frontend{}, err
 			}
 			if err := checkName(in.Name, name); err != nil {
@@ -655,7 +664,7 @@ func (s *Server) putBackend(patch bool) http.HandlerFunc {
 				curIn = c // the model's JSON is valid backendIn JSON
 			}
 			var in backendIn
-			if err := body(reqWithBody(r, raw), patch, curIn, &in); err != nil {
+			if err := body(reqWithBody(r, raw), patch, curIn, &in, backendAliases); err != nil {
 				return config.Backend{}, err
 			}
 			if err := checkName(in.Name, name); err != nil {

@@ -196,6 +196,9 @@ func (r *reconciler) run(ctx context.Context, revs <-chan uint64) {
 		}
 		st, err := r.ctl.Get(ctx, rev)
 		if err == nil {
+			// The config revision, not the store's: token writes move
+			// the latter, and status compares the two.
+			rev = st.Revision
 			err = r.d.ApplyRevision(st.Config, rev)
 		}
 		if err != nil && ctx.Err() == nil {

@@ -327,3 +327,28 @@ func TestE2EApplyFailureIsReportedAndRetried(t *testing.T) {
 		t.Fatalf("status after the retry: %s", st.raw)
 	}
 }
+
+// TestE2EPatchWithAliases: PATCH takes the same vocabularies as PUT.
+func TestE2EPatchWithAliases(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	s.must(t, 200, "PUT", "/v1/lbs/web", `{}`)
+	s.must(t, 200, "PUT", "/v1/lbs/web/backends/b", `{"mode": "http", "balancing_method": "roundrobin", "port": "8080",
+		"servers": {"type": "ip", "addresses": ["10.0.0.1", "10.0.0.2"]}}`)
+	r := s.must(t, 200, "PATCH", "/v1/lbs/web/backends/b", `{"balancing_method": "leastconn", "port": 9090,
+		"options": {"health_check": {"type": "tcp", "port": 9091}}}`)
+	if r.body["forward_port_algorithm"] != "leastconn" || r.body["forward_port"] != float64(9090) ||
+		r.body["health_check"].(map[string]any)["port"] != float64(9091) || len(r.body["servers"].([]any)) != 2 {
+		t.Fatalf("patch with seed-004 names: %s", r.raw)
+	}
+	r = s.must(t, 200, "PATCH", "/v1/lbs/web/backends/b", `{"pool": ["10.0.0.9"]}`)
+	if sv := r.body["servers"].([]any); len(sv) != 1 || sv[0].(map[string]any)["ip"] != "10.0.0.9" {
+		t.Fatalf("pool replaces the servers: %s", r.raw)
+	}
+	s.must(t, 400, "PATCH", "/v1/lbs/web/backends/b", `{"bogus": null}`)
+	s.must(t, 400, "PATCH", "/v1/lbs/web/backends/b", `{"mode": "tcp", "forward_protocol": "http"}`)
+	s.must(t, 200, "PUT", "/v1/lbs/web/backends/c", `{"forward_protocol": "http", "forward_port": 80, "pool": ["10.0.0.3"]}`)
+	s.must(t, 200, "PUT", "/v1/lbs/web/frontends/f", `{"inbound_port": 18080, "backend": "b"}`)
+	if r := s.must(t, 200, "PATCH", "/v1/lbs/web/frontends/f", `{"backend_id": "c"}`); r.body["backend"] != "c" {
+		t.Fatalf("backend_id: %s", r.raw)
+	}
+}

@@ -86,9 +86,14 @@ type ObjectMeta struct {
 // State is the config at one revision, with per-object metadata keyed by
 // object path ("lbs/web", "lbs/web/backends/api").
 type State struct {
+	// Revision is the config revision: the newest revision that changed
+	// the config. Writes that are not config (tokens) do not move it, so
+	// they never fail a client's If-Match or a transaction.
 	Revision uint64
 	Config   *config.Config
 	Meta     map[string]ObjectMeta
+
+	head uint64 // the store's revision when this was read, for compare-and-set
 }
 
 // LBPath, FrontendPath and BackendPath name objects, as in State.Meta and
@@ -109,11 +114,44 @@ func (c *Control) Get(ctx context.Context, rev uint64) (*State, error) {
 	if rev == 0 {
 		rev = at
 	}
-	return decode(kvs, rev)
+	cfgRev, err := c.configRevision(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	s, err := decode(kvs, cfgRev)
+	if err != nil {
+		return nil, err
+	}
+	s.head = rev
+	return s, nil
 }
 
-// Revision returns the head revision.
-func (c *Control) Revision(ctx context.Context) (uint64, error) { return c.st.Revision(ctx) }
+// configRevision returns the newest revision at or below rev that changed
+// the config (0 when none did).
+func (c *Control) configRevision(ctx context.Context, rev uint64) (uint64, error) {
+	if rev == 0 {
+		return 0, nil
+	}
+	es, err := c.st.History(ctx, configPrefix, rev+1, 1)
+	if errors.Is(err, store.ErrCompacted) {
+		// The newest config change is older than the history kept; the
+		// oldest revision kept stands in for it.
+		return rev, nil
+	}
+	if err != nil || len(es) == 0 {
+		return 0, err
+	}
+	return es[0].Revision, nil
+}
+
+// Revision returns the config revision at the head.
+func (c *Control) Revision(ctx context.Context) (uint64, error) {
+	head, err := c.st.Revision(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return c.configRevision(ctx, head)
+}
 
 func decode(kvs []store.KV, rev uint64) (*State, error) {
 	s := &State{Revision: rev, Config: &config.Config{}, Meta: map[string]ObjectMeta{}}
@@ -336,9 +374,8 @@ func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 		if !errors.Is(err, store.ErrConflict) {
 			return res, err
 		}
-		if req.HasIfMatch {
-			return nil, fmt.Errorf("%w: %w", ErrPrecondition, err)
-		}
+		// Another write landed first. With If-Match, the next round's
+		// check tells whether it changed the config (412) or not (tokens).
 		if attempt == maxRetries {
 			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
 		}
@@ -366,7 +403,7 @@ func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, r
 	if req.DryRun || len(ops) == 0 {
 		return res, nil
 	}
-	rev, err := c.st.Commit(ctx, cur.Revision, ops, store.Meta{Author: req.Author, Message: req.Message})
+	rev, err := c.st.Commit(ctx, cur.head, ops, store.Meta{Author: req.Author, Message: req.Message})
 	if err != nil {
 		return nil, err
 	}

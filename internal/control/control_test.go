@@ -259,3 +259,38 @@ func TestManyConcurrentWritersNeverPrecondition(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensDoNotMoveTheConfigRevision: creating a token fails neither an
+// open transaction nor a held If-Match.
+func TestTokensDoNotMoveTheConfigRevision(t *testing.T) {
+	c := newControl(t)
+	ctx := context.Background()
+	c.Change(ctx, Request{Mutate: putLB("web")})
+	rev, _ := c.Revision(ctx)
+	tx, err := c.Begin(ctx, rev, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Change(ctx, Request{Txn: tx.ID, Mutate: putBackend("web", "a", 9000)})
+	if _, _, err := c.CreateToken(ctx, "ci", RoleEditor); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := c.Revision(ctx); r != rev {
+		t.Fatalf("a token write moved the config revision from %d to %d", rev, r)
+	}
+	if _, err := c.Change(ctx, Request{IfMatch: rev, HasIfMatch: true, Mutate: putLB("other")}); err != nil {
+		t.Fatalf("If-Match after a token write: %v", err)
+	}
+	// The transaction's base moved now (the change above), so it conflicts.
+	if _, err := c.Commit(ctx, tx.ID, false, ""); !errors.Is(err, ErrConflict) {
+		t.Fatalf("commit: %v", err)
+	}
+	rev, _ = c.Revision(ctx)
+	tx2, _ := c.Begin(ctx, rev, "test")
+	c.Change(ctx, Request{Txn: tx2.ID, Mutate: putBackend("web", "b", 9001)})
+	c.CreateToken(ctx, "ci2", RoleViewer)
+	res, err := c.Commit(ctx, tx2.ID, false, "")
+	if err != nil || len(res.Changes) != 1 {
+		t.Fatalf("commit after only a token write: %+v %v", res, err)
+	}
+}

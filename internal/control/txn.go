@@ -152,7 +152,23 @@ func (c *Control) Commit(ctx context.Context, id string, dryRun bool, message st
 	if t.ended {
 		return nil, fmt.Errorf("transaction %q: %w", id, ErrNotFound)
 	}
-	res, err := c.commit(ctx, t.base, t.next, Request{DryRun: dryRun, Author: t.info.Author, Message: message})
+	var res *Result
+	for attempt := 0; ; attempt++ {
+		var cur *State
+		if cur, err = c.Get(ctx, 0); err != nil {
+			return nil, err
+		}
+		if cur.Revision != t.base.Revision {
+			err = fmt.Errorf("the head is %d: %w", cur.Revision, store.ErrConflict)
+			break
+		}
+		// Only writes outside the config (tokens) may have moved the head.
+		t.base.head = cur.head
+		res, err = c.commit(ctx, t.base, t.next, Request{DryRun: dryRun, Author: t.info.Author, Message: message})
+		if !errors.Is(err, store.ErrConflict) || attempt == maxRetries {
+			break
+		}
+	}
 	if dryRun && err == nil {
 		return res, nil
 	}
