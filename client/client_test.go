@@ -61,6 +61,7 @@ const (
 		"x_forwarded_for": false, "routes": [{"backend": "vpn", "match": {"host_header": "vpn.example.com"}},
 		{"name": "r", "backend": "dev", "match": {"host_header": "*.dev.example.com", "headers": [{"name": "X-A", "value": "b", "prefix": true}]}, "priority": 3}],
 		"created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z"}`
+	routeAnswer  = `{"name": "dev", "backend": "dev", "match": {"host_header": "*.dev.example.com"}, "priority": 3, "index": 2}`
 	dryRunAnswer = `{"revision": 11, "changes": [{"path": "lbs/web/backends/site", "kind": "updated",
 		"before": {"name": "site"}, "after": {"name": "site", "forward_port": 1}}], "dry_run": true}`
 	historyAnswer = `{"revisions": [{"revision": 11, "author": "token:admin", "time": "2026-01-02T03:04:05Z",
@@ -200,6 +201,64 @@ func TestCalls(t *testing.T) {
 				return nil, err
 			},
 			method: "DELETE", path: "/v1/lbs/web/frontends/main"},
+		{name: "list routes", status: 200, answer: `{"routes": [` + routeAnswer + `], "total_count": 4}`,
+			call: func(c *client.Client) (any, error) {
+				l, rev, err := c.ListRoutes(ctx, "web", "main", client.AtRevision(3))
+				return []any{l.TotalCount, l.Routes[0].Name, l.Routes[0].Index, l.Routes[0].Match.HostHeader, rev}, err
+			},
+			method: "GET", path: "/v1/lbs/web/frontends/main/routes", query: "revision=3", want: []any{4, "dev", 2, "*.dev.example.com", uint64(8)}},
+		{name: "get route", status: 200, answer: routeAnswer,
+			call: func(c *client.Client) (any, error) {
+				r, _, err := c.GetRoute(ctx, "web", "main", "a/b")
+				return []any{r.Backend, r.Priority, r.Index}, err
+			},
+			method: "GET", path: "/v1/lbs/web/frontends/main/routes/a%2Fb", want: []any{"dev", 3, 2}},
+		{name: "put route at an index", status: 200, answer: routeAnswer,
+			call: func(c *client.Client) (any, error) {
+				i := 0
+				r, res, err := c.PutRoute(ctx, "web", "main", "dev", client.RouteInput{Route: client.Route{Backend: "dev",
+					Match: &client.RouteMatch{HostHeader: "*.dev.example.com"}, Priority: 3}, Index: &i}, client.WaitApplied())
+				return []any{r.Index, res.Revision}, err
+			},
+			method: "PUT", path: "/v1/lbs/web/frontends/main/routes/dev", query: "wait=applied",
+			body: `{"backend": "dev", "match": {"host_header": "*.dev.example.com"}, "priority": 3, "index": 0}`, want: []any{2, uint64(8)}},
+		{name: "put route, flat, no index", status: 200, answer: routeAnswer,
+			call: func(c *client.Client) (any, error) {
+				_, _, err := c.PutRoute(ctx, "web", "main", "dev", client.RouteInput{Route: client.Route{Backend: "dev", PathBegin: "/dev"}})
+				return nil, err
+			},
+			method: "PUT", path: "/v1/lbs/web/frontends/main/routes/dev", body: `{"backend": "dev", "path_begin": "/dev"}`},
+		{name: "delete route dry run", status: 200, answer: dryRunAnswer,
+			call: func(c *client.Client) (any, error) {
+				res, err := c.DeleteRoute(ctx, "web", "main", "dev", client.DryRun())
+				return res.DryRun, err
+			},
+			method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/dev", query: "dry_run=true", want: true},
+		{name: "get health check", status: 200, answer: `{"check_delay": 2000, "http_config": {"uri": "/x", "code": 204}}`,
+			call: func(c *client.Client) (any, error) {
+				h, _, err := c.GetHealthCheck(ctx, "web", "site")
+				return []any{h.CheckDelay, h.HTTPConfig.URI, *h.HTTPConfig.Code}, err
+			},
+			method: "GET", path: "/v1/lbs/web/backends/site/healthcheck", want: []any{client.Millis(2000), "/x", 204}},
+		{name: "put health check, Scaleway shape", status: 200, answer: `{"check_delay": 3000, "tcp_config": {}}`,
+			call: func(c *client.Client) (any, error) {
+				h, _, err := c.PutHealthCheck(ctx, "web", "site", client.HealthCheck{CheckDelay: 3000, TCPConfig: &client.TCPCheck{}}, client.IfMatch(7))
+				return h.TCPConfig != nil, err
+			},
+			method: "PUT", path: "/v1/lbs/web/backends/site/healthcheck", body: `{"check_delay": 3000, "tcp_config": {}}`,
+			header: "If-Match", headerValue: `"7"`, want: true},
+		{name: "put health check, seed 004 shape", status: 200, answer: `{"http_config": {"uri": "/health", "code": 200}}`,
+			call: func(c *client.Client) (any, error) {
+				h, _, err := c.PutHealthCheckOption(ctx, "web", "site", client.HealthCheckOption{Type: "http", Path: "/health", ExpectedCode: "200"})
+				return h.HTTPConfig.URI, err
+			},
+			method: "PUT", path: "/v1/lbs/web/backends/site/healthcheck", body: `{"type": "http", "path": "/health", "expected_code": "200"}`, want: "/health"},
+		{name: "delete health check", status: 204,
+			call: func(c *client.Client) (any, error) {
+				res, err := c.DeleteHealthCheck(ctx, "web", "site", client.InTxn("t1"))
+				return res.Revision, err
+			},
+			method: "DELETE", path: "/v1/lbs/web/backends/site/healthcheck", query: "transaction_id=t1", want: uint64(8)},
 		{name: "get config yaml", status: 200, answer: "lbs:\n- name: web\n",
 			call: func(c *client.Client) (any, error) {
 				doc, rev, err := c.GetConfig(ctx, client.YAML, client.AtRevision(4))

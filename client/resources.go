@@ -188,6 +188,79 @@ func (c *Client) DeleteBackend(ctx context.Context, lb, name string, opts ...Cal
 	return c.del(ctx, childPath(lb, "backends", name), opts)
 }
 
+func routePath(lb, frontend, name string) string {
+	p := childPath(lb, "frontends", frontend) + "/routes"
+	if name != "" {
+		p += "/" + url.PathEscape(name)
+	}
+	return p
+}
+
+func healthPath(lb, backend string) string {
+	return childPath(lb, "backends", backend) + "/healthcheck"
+}
+
+// ListRoutes lists every route of frontend frontend of lb, in order, with
+// its index. Options: AtRevision.
+func (c *Client) ListRoutes(ctx context.Context, lb, frontend string, opts ...CallOption) (*RouteList, uint64, error) {
+	var out RouteList
+	rev, err := get(ctx, c, routePath(lb, frontend, ""), opts, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
+// GetRoute reads the route called name of frontend frontend of lb.
+// Options: AtRevision.
+func (c *Client) GetRoute(ctx context.Context, lb, frontend, name string, opts ...CallOption) (*IndexedRoute, uint64, error) {
+	var out IndexedRoute
+	rev, err := get(ctx, c, routePath(lb, frontend, name), opts, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
+// PutRoute creates or replaces the route called name of frontend frontend
+// of lb, and moves it to in.Index if set.
+func (c *Client) PutRoute(ctx context.Context, lb, frontend, name string, in RouteInput, opts ...CallOption) (*IndexedRoute, *Result, error) {
+	return write[IndexedRoute](ctx, c, http.MethodPut, routePath(lb, frontend, name), in, opts)
+}
+
+// DeleteRoute deletes the route called name of frontend frontend of lb.
+func (c *Client) DeleteRoute(ctx context.Context, lb, frontend, name string, opts ...CallOption) (*Result, error) {
+	return c.del(ctx, routePath(lb, frontend, name), opts)
+}
+
+// GetHealthCheck reads the health check of backend backend of lb (404 when
+// it has none). Options: AtRevision.
+func (c *Client) GetHealthCheck(ctx context.Context, lb, backend string, opts ...CallOption) (*HealthCheck, uint64, error) {
+	var out HealthCheck
+	rev, err := get(ctx, c, healthPath(lb, backend), opts, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
+// PutHealthCheck replaces the health check of backend backend of lb with
+// in (Scaleway's shape), leaving the rest of the backend as it is.
+func (c *Client) PutHealthCheck(ctx context.Context, lb, backend string, in HealthCheck, opts ...CallOption) (*HealthCheck, *Result, error) {
+	return write[HealthCheck](ctx, c, http.MethodPut, healthPath(lb, backend), in, opts)
+}
+
+// PutHealthCheckOption is PutHealthCheck with seed 004's shape
+// ({type, path, method, port, expected_code, host_header}).
+func (c *Client) PutHealthCheckOption(ctx context.Context, lb, backend string, in HealthCheckOption, opts ...CallOption) (*HealthCheck, *Result, error) {
+	return write[HealthCheck](ctx, c, http.MethodPut, healthPath(lb, backend), in, opts)
+}
+
+// DeleteHealthCheck removes the health check of backend backend of lb.
+func (c *Client) DeleteHealthCheck(ctx context.Context, lb, backend string, opts ...CallOption) (*Result, error) {
+	return c.del(ctx, healthPath(lb, backend), opts)
+}
+
 // Format is a media type of the whole config.
 type Format string
 

@@ -93,6 +93,29 @@ type Route struct {
 	Headers         []HeaderMatch `json:"headers,omitempty"`
 }
 
+// RouteInput is the body of PUT /v1/lbs/{lb}/frontends/{frontend}/routes/{name}:
+// a route and, optionally, where it goes in the frontend's list.
+type RouteInput struct {
+	Route
+	// Index is the 0-based position the route moves to (past the end:
+	// last). Nil keeps an existing route where it is and appends a new one.
+	Index *int `json:"index,omitempty"`
+}
+
+// IndexedRoute is a route of a frontend as the routes sub-resource shows
+// it: conditions under Match, and its position in the frontend's list.
+type IndexedRoute struct {
+	Route
+	Index int `json:"index"`
+}
+
+// RouteList is the answer of GET /v1/lbs/{lb}/frontends/{frontend}/routes:
+// every route of the frontend, in order, named or not.
+type RouteList struct {
+	Routes     []IndexedRoute `json:"routes"`
+	TotalCount int            `json:"total_count"`
+}
+
 // ACL is an access rule of a frontend, applied in ascending Index.
 type ACL struct {
 	Name   string    `json:"name"`

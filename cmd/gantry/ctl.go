@@ -294,19 +294,24 @@ func listAll[T any](ctx context.Context, page func(ctx context.Context, opts ...
 	return all, nil
 }
 
-// resource is what the lb, frontend and backend commands share: T is the
-// object as shown, In the body of a put.
+// scope is where a resource lives: its load balancer and, for a route,
+// its frontend (empty when not needed).
+type scope struct{ lb, frontend string }
+
+// resource is what the lb, frontend, backend and route commands share: T
+// is the object as shown, In the body of a put.
 type resource[T, In any] struct {
-	kind   string // "lb", "frontend", "backend"
-	inLB   bool   // addressed within a load balancer (--lb)
-	list   func(ctx context.Context, c *client.Client, lb string, opts ...client.CallOption) ([]T, int, error)
-	get    func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*T, error)
-	put    func(ctx context.Context, c *client.Client, lb, name string, in In, opts ...client.CallOption) (*T, *client.Result, error)
-	del    func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Result, error)
-	name   func(in *In) *string
-	needF  bool // put needs -f (an empty body makes no sense)
-	header []string
-	row    func(T) []string
+	kind       string // "lb", "frontend", "backend", "route"
+	inLB       bool   // addressed within a load balancer (--lb)
+	inFrontend bool   // addressed within a frontend of it (--frontend)
+	list       func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]T, int, error)
+	get        func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*T, error)
+	put        func(ctx context.Context, c *client.Client, sc scope, name string, in In, opts ...client.CallOption) (*T, *client.Result, error)
+	del        func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error)
+	name       func(in *In) *string
+	needF      bool // put needs -f (an empty body makes no sense)
+	header     []string
+	row        func(T) []string
 }
 
 func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -322,11 +327,14 @@ func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, s
 	fs.SetOutput(stderr)
 	var g ctlFlags
 	g.register(fs, "table")
-	var lbFlag, file string
+	var lbFlag, feFlag, file string
 	var rev uint64
 	var w writeFlags
 	if r.inLB {
 		fs.StringVar(&lbFlag, "lb", "", "load balancer (default: the only one)")
+	}
+	if r.inFrontend {
+		fs.StringVar(&feFlag, "frontend", "", "frontend of the load balancer (default: the only one)")
 	}
 	switch verb {
 	case "list":
@@ -349,10 +357,10 @@ func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, s
 		}
 		return 2
 	}
-	return finish(r.run(verb, pos, &g, lbFlag, file, rev, &w, stdin, stdout), stderr, &g)
+	return finish(r.run(verb, pos, &g, scope{lbFlag, feFlag}, file, rev, &w, stdin, stdout), stderr, &g)
 }
 
-func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, lbFlag, file string, rev uint64, w *writeFlags, stdin io.Reader, stdout io.Writer) error {
+func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, flags scope, file string, rev uint64, w *writeFlags, stdin io.Reader, stdout io.Writer) error {
 	if err := g.check(); err != nil {
 		return err
 	}
@@ -400,9 +408,14 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, lbFlag, fil
 	}
 	ctx, cancel := withTimeout()
 	defer cancel()
-	lb := ""
+	var sc scope
 	if r.inLB {
-		if lb, err = resolveLB(ctx, c, lbFlag); err != nil {
+		if sc.lb, err = resolveLB(ctx, c, flags.lb); err != nil {
+			return err
+		}
+	}
+	if r.inFrontend {
+		if sc.frontend, err = resolveFrontend(ctx, c, sc.lb, flags.frontend); err != nil {
 			return err
 		}
 	}
@@ -414,7 +427,7 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, lbFlag, fil
 	switch verb {
 	case "list":
 		items, err := listAll(ctx, func(ctx context.Context, opts ...client.CallOption) ([]T, int, error) {
-			return r.list(ctx, c, lb, opts...)
+			return r.list(ctx, c, sc, opts...)
 		}, readOpts)
 		if err != nil {
 			return err
@@ -425,13 +438,13 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, lbFlag, fil
 		}
 		return out.print(items, r.header, rows)
 	case "get":
-		obj, err := r.get(ctx, c, lb, name, readOpts...)
+		obj, err := r.get(ctx, c, sc, name, readOpts...)
 		if err != nil {
 			return err
 		}
 		return out.print(obj, r.header, [][]string{r.row(*obj)})
 	case "put":
-		obj, res, err := r.put(ctx, c, lb, name, in, w.options()...)
+		obj, res, err := r.put(ctx, c, sc, name, in, w.options()...)
 		if err != nil {
 			return err
 		}
@@ -444,7 +457,7 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, lbFlag, fil
 		fmt.Fprintf(stdout, "%s %q saved (revision %d)\n", r.kind, name, res.Revision)
 		return nil
 	default: // delete
-		res, err := r.del(ctx, c, lb, name, w.options()...)
+		res, err := r.del(ctx, c, sc, name, w.options()...)
 		if err != nil {
 			return err
 		}
@@ -460,21 +473,21 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, lbFlag, fil
 func lbResource() resource[client.LB, client.LBInput] {
 	return resource[client.LB, client.LBInput]{
 		kind: "lb",
-		list: func(ctx context.Context, c *client.Client, _ string, opts ...client.CallOption) ([]client.LB, int, error) {
+		list: func(ctx context.Context, c *client.Client, _ scope, opts ...client.CallOption) ([]client.LB, int, error) {
 			l, _, err := c.ListLBs(ctx, opts...)
 			if err != nil {
 				return nil, 0, err
 			}
 			return l.LBs, l.TotalCount, nil
 		},
-		get: func(ctx context.Context, c *client.Client, _, name string, opts ...client.CallOption) (*client.LB, error) {
+		get: func(ctx context.Context, c *client.Client, _ scope, name string, opts ...client.CallOption) (*client.LB, error) {
 			lb, _, err := c.GetLB(ctx, name, opts...)
 			return lb, err
 		},
-		put: func(ctx context.Context, c *client.Client, _, name string, in client.LBInput, opts ...client.CallOption) (*client.LB, *client.Result, error) {
+		put: func(ctx context.Context, c *client.Client, _ scope, name string, in client.LBInput, opts ...client.CallOption) (*client.LB, *client.Result, error) {
 			return c.PutLB(ctx, name, in, opts...)
 		},
-		del: func(ctx context.Context, c *client.Client, _, name string, opts ...client.CallOption) (*client.Result, error) {
+		del: func(ctx context.Context, c *client.Client, _ scope, name string, opts ...client.CallOption) (*client.Result, error) {
 			return c.DeleteLB(ctx, name, opts...)
 		},
 		name:   func(in *client.LBInput) *string { return &in.Name },
@@ -487,22 +500,22 @@ func lbResource() resource[client.LB, client.LBInput] {
 func frontendResource() resource[client.Frontend, client.FrontendInput] {
 	return resource[client.Frontend, client.FrontendInput]{
 		kind: "frontend", inLB: true, needF: true,
-		list: func(ctx context.Context, c *client.Client, lb string, opts ...client.CallOption) ([]client.Frontend, int, error) {
-			l, _, err := c.ListFrontends(ctx, lb, opts...)
+		list: func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]client.Frontend, int, error) {
+			l, _, err := c.ListFrontends(ctx, sc.lb, opts...)
 			if err != nil {
 				return nil, 0, err
 			}
 			return l.Frontends, l.TotalCount, nil
 		},
-		get: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Frontend, error) {
-			f, _, err := c.GetFrontend(ctx, lb, name, opts...)
+		get: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Frontend, error) {
+			f, _, err := c.GetFrontend(ctx, sc.lb, name, opts...)
 			return f, err
 		},
-		put: func(ctx context.Context, c *client.Client, lb, name string, in client.FrontendInput, opts ...client.CallOption) (*client.Frontend, *client.Result, error) {
-			return c.PutFrontend(ctx, lb, name, in, opts...)
+		put: func(ctx context.Context, c *client.Client, sc scope, name string, in client.FrontendInput, opts ...client.CallOption) (*client.Frontend, *client.Result, error) {
+			return c.PutFrontend(ctx, sc.lb, name, in, opts...)
 		},
-		del: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Result, error) {
-			return c.DeleteFrontend(ctx, lb, name, opts...)
+		del: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteFrontend(ctx, sc.lb, name, opts...)
 		},
 		name:   func(in *client.FrontendInput) *string { return &in.Name },
 		header: []string{"NAME", "PORT", "PROTOCOL", "BACKEND", "ROUTES"},
@@ -514,27 +527,81 @@ func frontendResource() resource[client.Frontend, client.FrontendInput] {
 func backendResource() resource[client.Backend, client.BackendInput] {
 	return resource[client.Backend, client.BackendInput]{
 		kind: "backend", inLB: true, needF: true,
-		list: func(ctx context.Context, c *client.Client, lb string, opts ...client.CallOption) ([]client.Backend, int, error) {
-			l, _, err := c.ListBackends(ctx, lb, opts...)
+		list: func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]client.Backend, int, error) {
+			l, _, err := c.ListBackends(ctx, sc.lb, opts...)
 			if err != nil {
 				return nil, 0, err
 			}
 			return l.Backends, l.TotalCount, nil
 		},
-		get: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Backend, error) {
-			b, _, err := c.GetBackend(ctx, lb, name, opts...)
+		get: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Backend, error) {
+			b, _, err := c.GetBackend(ctx, sc.lb, name, opts...)
 			return b, err
 		},
-		put: func(ctx context.Context, c *client.Client, lb, name string, in client.BackendInput, opts ...client.CallOption) (*client.Backend, *client.Result, error) {
-			return c.PutBackend(ctx, lb, name, in, opts...)
+		put: func(ctx context.Context, c *client.Client, sc scope, name string, in client.BackendInput, opts ...client.CallOption) (*client.Backend, *client.Result, error) {
+			return c.PutBackend(ctx, sc.lb, name, in, opts...)
 		},
-		del: func(ctx context.Context, c *client.Client, lb, name string, opts ...client.CallOption) (*client.Result, error) {
-			return c.DeleteBackend(ctx, lb, name, opts...)
+		del: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteBackend(ctx, sc.lb, name, opts...)
 		},
 		name:   func(in *client.BackendInput) *string { return &in.Name },
 		header: []string{"NAME", "PROTOCOL", "PORT", "ALGORITHM", "SERVERS", "CHECK"},
 		row:    backendRow,
 	}
+}
+
+// routeResource is the route command's view of the API: the named routes
+// of a frontend, in order.
+func routeResource() resource[client.IndexedRoute, client.RouteInput] {
+	return resource[client.IndexedRoute, client.RouteInput]{
+		kind: "route", inLB: true, inFrontend: true, needF: true,
+		list: func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]client.IndexedRoute, int, error) {
+			l, _, err := c.ListRoutes(ctx, sc.lb, sc.frontend, opts...)
+			if err != nil {
+				return nil, 0, err
+			}
+			// The list is never paged: report it whole, so listAll stops.
+			return l.Routes, len(l.Routes), nil
+		},
+		get: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.IndexedRoute, error) {
+			r, _, err := c.GetRoute(ctx, sc.lb, sc.frontend, name, opts...)
+			return r, err
+		},
+		put: func(ctx context.Context, c *client.Client, sc scope, name string, in client.RouteInput, opts ...client.CallOption) (*client.IndexedRoute, *client.Result, error) {
+			return c.PutRoute(ctx, sc.lb, sc.frontend, name, in, opts...)
+		},
+		del: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteRoute(ctx, sc.lb, sc.frontend, name, opts...)
+		},
+		name:   func(in *client.RouteInput) *string { return &in.Name },
+		header: []string{"NAME", "INDEX", "MATCH", "BACKEND", "PRIORITY"},
+		row:    routeRow,
+	}
+}
+
+// resolveFrontend is --frontend, else the only frontend of lb.
+func resolveFrontend(ctx context.Context, c *client.Client, lb, fe string) (string, error) {
+	if fe != "" {
+		return fe, nil
+	}
+	l, _, err := c.ListFrontends(ctx, lb, client.PageSize(5), client.OrderBy("name_asc"))
+	if err != nil {
+		return "", err
+	}
+	switch l.TotalCount {
+	case 0:
+		return "", usagef("load balancer %q has no frontend yet: create one with gantry frontend put NAME -f FILE", lb)
+	case 1:
+		return l.Frontends[0].Name, nil
+	}
+	names := make([]string, len(l.Frontends))
+	for i, f := range l.Frontends {
+		names[i] = f.Name
+	}
+	if l.TotalCount > len(names) {
+		names = append(names, "...")
+	}
+	return "", usagef("load balancer %q has %d frontends (%s): pass --frontend NAME", lb, l.TotalCount, strings.Join(names, ", "))
 }
 
 // simpleCmd parses the flags of a command without resources.

@@ -56,6 +56,13 @@ func TestTables(t *testing.T) {
 			"api   http      8080  roundrobin  10.0.0.1:8080, [::1]:9000  http /health\n" +
 			"db    -         -     -           10.0.0.2                   tcp\n" +
 			"pg    -         -     -           -                          pgsql\n"},
+		{name: "routes", header: routeResource().header, rows: [][]string{
+			routeRow(client.IndexedRoute{Route: client.Route{Name: "vpn", Backend: "vpn", Match: &client.RouteMatch{HostHeader: "vpn.example.com"}, Priority: 2}, Index: 0}),
+			routeRow(client.IndexedRoute{Route: client.Route{Backend: "api", Match: &client.RouteMatch{PathBegin: "/api"}}, Index: 1}),
+		}, want: "" +
+			"NAME  INDEX  MATCH            BACKEND  PRIORITY\n" +
+			"vpn   0      vpn.example.com  vpn      2\n" +
+			"-     1      /api             api      0\n"},
 		{name: "history", header: []string{"REVISION", "TIME", "AUTHOR", "MESSAGE", "CHANGES"}, rows: historyRows([]client.HistoryEntry{
 			{Revision: 12, Time: at, Author: "token:admin", Message: "deploy", Changes: []client.Change{
 				{Path: "lbs/web", Kind: client.Updated}, {Path: "lbs/web/backends/a", Kind: client.Created}}},
@@ -177,6 +184,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"backend", "put", "-f", typo}, 2, `typo.yaml: json: unknown field "forward_protocl"`},
 		{[]string{"backend", "put", "b", "-f", notObject}, 2, "want an object"},
 		{[]string{"frontend", "delete"}, 2, "frontend delete takes one NAME"},
+		{[]string{"route"}, 2, "usage: gantry route list|get|put|delete"},
+		{[]string{"route", "put", "r"}, 2, "route put: -f FILE is required"},
+		{[]string{"route", "get"}, 2, "route get takes one NAME"},
 		{[]string{"rollback"}, 2, "rollback takes one REVISION"},
 		{[]string{"rollback", "abc"}, 2, `"abc" is not a revision number`},
 		{[]string{"apply"}, 2, "apply: -f FILE is required"},
@@ -262,6 +272,8 @@ func TestCLIAgainstFakeServer(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "admin.token"), []byte("from-file\n"), 0o600)
 	body := filepath.Join(dir, "fe.yaml")
 	os.WriteFile(body, []byte("inbound_port: 80\nbackend: b\ncreated_at: 2026-01-01T00:00:00Z\n"), 0o600)
+	route := filepath.Join(dir, "route.yaml")
+	os.WriteFile(route, []byte("name: vpn\nbackend: vpn\nmatch:\n  host_header: vpn.example.com\nindex: 0\n"), 0o600)
 	tests := []struct {
 		name     string
 		routes   map[string]string
@@ -282,6 +294,24 @@ func TestCLIAgainstFakeServer(t *testing.T) {
 		{name: "the only LB is the default", routes: map[string]string{"GET /v1/lbs": oneLB,
 			"GET /v1/lbs/web/frontends": `{"frontends": [{"name": "main", "inbound_port": 80, "routes": []}], "total_count": 1}`},
 			args: []string{"frontend", "list", "--data", dir}, want: []string{"main  80    -"}, wantPath: "GET /v1/lbs/web/frontends?page=1&page_size=100"},
+		{name: "routes of the only frontend", routes: map[string]string{"GET /v1/lbs": oneLB,
+			"GET /v1/lbs/web/frontends": `{"frontends": [{"name": "main", "inbound_port": 80, "routes": []}], "total_count": 1}`,
+			"GET /v1/lbs/web/frontends/main/routes": `{"routes": [{"name": "vpn", "backend": "vpn", "match": {"host_header": "vpn.example.com"}, "index": 0},
+				{"backend": "api", "match": {"path_begin": "/api"}, "priority": 1, "index": 1}], "total_count": 2}`},
+			args:     []string{"route", "list", "--data", dir},
+			want:     []string{"NAME  INDEX  MATCH            BACKEND  PRIORITY\n", "vpn   0      vpn.example.com  vpn      0\n", "-     1      /api             api      1\n"},
+			wantPath: "GET /v1/lbs/web/frontends/main/routes"},
+		{name: "two frontends need --frontend", routes: map[string]string{"GET /v1/lbs": oneLB,
+			"GET /v1/lbs/web/frontends": `{"frontends": [{"name": "a"}, {"name": "b"}], "total_count": 2}`},
+			args: []string{"route", "get", "r", "--data", dir}, code: 2, want: []string{`load balancer "web" has 2 frontends (a, b): pass --frontend NAME`}},
+		{name: "route put with an index", routes: map[string]string{
+			"PUT /v1/lbs/web/frontends/main/routes/vpn": `{"name": "vpn", "backend": "vpn", "match": {"host_header": "vpn.example.com"}, "index": 0}`},
+			args: []string{"route", "put", "--lb", "web", "--frontend", "main", "-f", route, "--data", dir},
+			want: []string{`route "vpn" saved (revision 7)`}, wantPath: "PUT /v1/lbs/web/frontends/main/routes/vpn",
+			wantBody: `{"name":"vpn","backend":"vpn","match":{"host_header":"vpn.example.com"},"index":0}`},
+		{name: "route delete", routes: map[string]string{"DELETE /v1/lbs/web/frontends/main/routes/vpn": `204 `},
+			args: []string{"route", "delete", "vpn", "--lb", "web", "--frontend", "main", "--data", dir},
+			want: []string{`route "vpn" deleted (revision 7)`}},
 		{name: "two LBs need --lb", routes: map[string]string{"GET /v1/lbs": `{"lbs": [{"name": "a"}, {"name": "b"}], "total_count": 2}`},
 			args: []string{"backend", "list", "--data", dir}, code: 2, want: []string{"there are 2 load balancers (a, b): pass --lb NAME"}},
 		{name: "no LB yet", routes: map[string]string{"GET /v1/lbs": `{"lbs": [], "total_count": 0}`},

@@ -35,8 +35,10 @@ Drive a running gantry serve (see docs/cli.md):
   gantry lb list|get|put|delete [NAME] [-f FILE]
   gantry frontend list|get|put|delete [NAME] [--lb LB] [-f FILE]
   gantry backend list|get|put|delete [NAME] [--lb LB] [-f FILE]
-                            load balancers and their frontends and backends;
-                            put creates or replaces from a JSON or YAML body
+  gantry route list|get|put|delete [NAME] [--lb LB] [--frontend FE] [-f FILE]
+                            load balancers, their frontends and backends, and
+                            the named routes of a frontend; put creates or
+                            replaces from a JSON or YAML body
   gantry apply -f FILE      replace the whole config (YAML or JSON); --dry-run prints the diff
   gantry export             print the whole config as YAML (-o json for JSON)
   gantry history            list revisions, newest first
@@ -82,6 +84,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runResource(frontendResource(), args[1:], stdin, stdout, stderr)
 	case "backend":
 		return runResource(backendResource(), args[1:], stdin, stdout, stderr)
+	case "route":
+		return runResource(routeResource(), args[1:], stdin, stdout, stderr)
 	case "apply":
 		return cmdApply(args[1:], stdin, stdout, stderr)
 	case "export":

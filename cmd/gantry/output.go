@@ -183,6 +183,10 @@ func frontendRow(f client.Frontend) []string {
 	return []string{f.Name, port, dash(string(f.Protocol)), dash(f.Backend), few(routes)}
 }
 
+func routeRow(r client.IndexedRoute) []string {
+	return []string{dash(r.Name), strconv.Itoa(r.Index), routeText(r.Route), dash(r.Backend), strconv.Itoa(r.Priority)}
+}
+
 // routeText is a route's conditions in one word or a few.
 func routeText(r client.Route) string {
 	m := client.RouteMatch{HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: r.Headers}

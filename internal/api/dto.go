@@ -26,6 +26,8 @@ type (
 	backendOptions = client.BackendOptions
 	stickyOption   = client.StickySession
 	healthOption   = client.HealthCheckOption
+	routeIn        = client.RouteInput
+	indexedRoute   = client.IndexedRoute
 	serversObject  = client.ServersObject
 	backendOut     = client.Backend
 )
@@ -65,14 +67,15 @@ func headersOut(hs []config.HeaderMatch) []client.HeaderMatch {
 	return out
 }
 
-// routeToConfig maps route i of a request, whose conditions are under
-// match or flat, never both.
-func routeToConfig(r routeDTO, i int) (config.Route, error) {
+// routeToConfig maps a route of a request, whose conditions are under
+// match or flat, never both; at is the route's field path in the request
+// ("routes[2]", or "match" for a route body of its own).
+func routeToConfig(r routeDTO, at string) (config.Route, error) {
 	out := config.Route{Name: r.Name, Backend: r.Backend, Priority: r.Priority,
 		HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: headersToConfig(r.Headers)}
 	if m := r.Match; m != nil {
 		if r.HostHeader != "" || r.SNI != "" || r.MatchSubdomains || r.PathBegin != "" || len(r.Headers) > 0 {
-			return out, &badRequest{fmt.Sprintf("routes[%d]", i), "give the conditions either under match or flat, not both"}
+			return out, &badRequest{at, "give the conditions either under match or flat, not both"}
 		}
 		out.HostHeader, out.SNI, out.MatchSubdomains, out.PathBegin, out.Headers = m.HostHeader, m.SNI, m.MatchSubdomains, m.PathBegin, headersToConfig(m.Headers)
 	}
@@ -134,7 +137,7 @@ func frontendToConfig(f frontendIn) (config.Frontend, error) {
 		out.Certificates = append(out.Certificates, f.CertificateID)
 	}
 	for i, r := range f.Routes {
-		cr, err := routeToConfig(r, i)
+		cr, err := routeToConfig(r, fmt.Sprintf("routes[%d]", i))
 		if err != nil {
 			return out, err
 		}
@@ -283,25 +286,62 @@ func applyOptions(o *backendOptions, b *config.Backend) error {
 		if b.HealthCheck != nil {
 			return &badRequest{"options.health_check", "health_check is also given at the top level; give one"}
 		}
-		hc := &config.HealthCheck{Port: h.Port}
-		switch h.Type {
-		case "tcp":
-			hc.TCPConfig = &config.TCPCheck{}
-		case "http":
-			hc.HTTPConfig = &config.HTTPCheck{URI: h.Path, Method: h.Method, HostHeader: h.HostHeader}
-			if h.ExpectedCode != "" {
-				code, err := strconv.Atoi(h.ExpectedCode)
-				if err != nil {
-					return &badRequest{"options.health_check.expected_code", fmt.Sprintf("%q is not a status code", h.ExpectedCode)}
-				}
-				hc.HTTPConfig.Code = &code
-			}
-		default:
-			return &badRequest{"options.health_check.type", fmt.Sprintf("%q is not one of tcp, http", h.Type)}
+		hc, err := healthOptionToConfig(h, "options.health_check.")
+		if err != nil {
+			return err
 		}
 		b.HealthCheck = hc
 	}
 	return nil
+}
+
+// healthOptionToConfig maps seed 004's health_check option to the model;
+// at prefixes the field paths of its errors.
+func healthOptionToConfig(h *healthOption, at string) (*config.HealthCheck, error) {
+	hc := &config.HealthCheck{Port: h.Port}
+	switch h.Type {
+	case "tcp":
+		hc.TCPConfig = &config.TCPCheck{}
+	case "http":
+		hc.HTTPConfig = &config.HTTPCheck{URI: h.Path, Method: h.Method, HostHeader: h.HostHeader}
+		if h.ExpectedCode != "" {
+			code, err := strconv.Atoi(h.ExpectedCode)
+			if err != nil {
+				return nil, &badRequest{at + "expected_code", fmt.Sprintf("%q is not a status code", h.ExpectedCode)}
+			}
+			hc.HTTPConfig.Code = &code
+		}
+	default:
+		return nil, &badRequest{at + "type", fmt.Sprintf("%q is not one of tcp, http", h.Type)}
+	}
+	return hc, nil
+}
+
+// healthBodyToConfig maps the body of PUT .../healthcheck, in Scaleway's
+// shape or seed 004's, to the model. The two are told apart by "type",
+// which only seed 004's has (and requires).
+func healthBodyToConfig(raw []byte) (*config.HealthCheck, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil || probe == nil {
+		return nil, &badRequest{"body", "want a JSON object: a health check in Scaleway's shape or seed 004's {type, ...}"}
+	}
+	if _, seed := probe["type"]; seed {
+		var h healthOption
+		if err := decodeStrict(raw, &h); err != nil {
+			return nil, err
+		}
+		return healthOptionToConfig(&h, "")
+	}
+	var h client.HealthCheck
+	if err := decodeStrict(raw, &h); err != nil {
+		return nil, err
+	}
+	return healthToConfig(&h), nil
+}
+
+// toIndexedRoute is route i of a frontend as the routes sub-resource shows it.
+func toIndexedRoute(r config.Route, i int) indexedRoute {
+	return indexedRoute{Route: routeOut(r), Index: i}
 }
 
 func serversToConfig(ss []client.Server) []config.Server {

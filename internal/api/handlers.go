@@ -46,11 +46,20 @@ func (s *Server) routes() {
 	m.HandleFunc("PATCH /v1/lbs/{lb}/frontends/{name}", s.putFrontend(true))
 	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{name}", s.deleteFrontend)
 
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{frontend}/routes", s.listRoutes)
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.getRoute)
+	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.putRoute)
+	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.deleteRoute)
+
 	m.HandleFunc("GET /v1/lbs/{lb}/backends", s.listBackends)
 	m.HandleFunc("GET /v1/lbs/{lb}/backends/{name}", s.getBackend)
 	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}", s.putBackend(false))
 	m.HandleFunc("PATCH /v1/lbs/{lb}/backends/{name}", s.putBackend(true))
 	m.HandleFunc("DELETE /v1/lbs/{lb}/backends/{name}", s.deleteBackend)
+
+	m.HandleFunc("GET /v1/lbs/{lb}/backends/{name}/healthcheck", s.getHealthCheck)
+	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}/healthcheck", s.putHealthCheck)
+	m.HandleFunc("DELETE /v1/lbs/{lb}/backends/{name}/healthcheck", s.deleteHealthCheck)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "not found", "no such endpoint: "+r.Method+" "+r.URL.Path, nil)

@@ -806,6 +806,57 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		{name: "get frontend", method: "GET", path: "/v1/lbs/web/frontends/main", status: 200, check: wantField("/api", "routes", "2", "match", "path_begin")},
 		{name: "patch frontend", method: "PATCH", path: "/v1/lbs/web/frontends/main", body: `{"timeout_client": 10000}`, status: 200, check: wantField(json.Number("10000"), "timeout_client")},
 		{name: "list frontends", method: "GET", path: "/v1/lbs/web/frontends", status: 200, check: wantField(json.Number("1"), "total_count")},
+		// The routes of main as a sub-resource: three unnamed routes so far.
+		{name: "put route", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/beta", status: 200,
+			body: `{"match": {"path_begin": "/beta"}, "backend": "dev", "priority": 1}`,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("3"), "index")(t, resp, raw, v)
+				wantField("beta", "name")(t, resp, raw, v)
+			}},
+		{name: "put route first, flat", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/alpha", status: 200,
+			body: `{"name": "alpha", "host_header": "alpha.example.com", "backend": "vpn", "index": 0}`,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("0"), "index")(t, resp, raw, v)
+				wantField("alpha.example.com", "match", "host_header")(t, resp, raw, v)
+			}},
+		{name: "list routes", method: "GET", path: "/v1/lbs/web/frontends/main/routes", status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("5"), "total_count")(t, resp, raw, v)
+				wantField("alpha", "routes", "0", "name")(t, resp, raw, v)
+				wantField("vpn.example.com", "routes", "1", "match", "host_header")(t, resp, raw, v)
+				wantField(json.Number("4"), "routes", "4", "index")(t, resp, raw, v)
+			}},
+		{name: "get route", method: "GET", path: "/v1/lbs/web/frontends/main/routes/beta", status: 200, check: wantField(json.Number("4"), "index")},
+		{name: "missing route", method: "GET", path: "/v1/lbs/web/frontends/main/routes/nope", status: 404},
+		{name: "route of a missing frontend", method: "PUT", path: "/v1/lbs/web/frontends/nope/routes/a", body: `{"backend": "dev"}`, status: 404},
+		{name: "route name differs", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/a", body: `{"name": "b", "backend": "dev"}`, status: 400,
+			check: wantProblemField("name")},
+		{name: "negative index", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/a", body: `{"backend": "dev", "index": -1}`, status: 400,
+			check: wantProblemField("index")},
+		{name: "route with a bad host is 422", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/bad", status: 422,
+			body:  `{"match": {"host_header": "*."}, "backend": "dev"}`,
+			check: wantProblemField("lbs[web].frontends[main].routes[5].host_header")},
+		{name: "delete route dry run", method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/alpha?dry_run=true", status: 200, check: wantField(true, "dry_run")},
+		{name: "delete route", method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/alpha", status: 204},
+		{name: "deleted route", method: "GET", path: "/v1/lbs/web/frontends/main/routes/alpha", status: 404},
+		// The health check of a backend, alone.
+		{name: "get health check", method: "GET", path: "/v1/lbs/web/backends/api-backend/healthcheck", status: 200,
+			check: wantField("/health", "http_config", "uri")},
+		{name: "put health check scaleway", method: "PUT", path: "/v1/lbs/web/backends/vpn/healthcheck", status: 200,
+			body: `{"check_delay": 3000, "http_config": {"uri": "/ping", "code": 204}}`,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("3000"), "check_delay")(t, resp, raw, v)
+				wantField(json.Number("204"), "http_config", "code")(t, resp, raw, v)
+			}},
+		{name: "put health check seed 004", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", status: 200,
+			body: `{"type": "http", "path": "/h", "method": "HEAD", "expected_code": "200"}`, check: wantField("HEAD", "http_config", "method")},
+		{name: "health check of a missing backend", method: "PUT", path: "/v1/lbs/web/backends/nope/healthcheck", body: `{"type": "tcp"}`, status: 404},
+		{name: "health check with a bad code", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", status: 422,
+			body: `{"http_config": {"code": 42}}`, check: wantProblemField("lbs[web].backends[dev].health_check.http_config.code")},
+		{name: "health check of unknown type", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", body: `{"type": "icmp"}`, badBody: true, status: 400,
+			check: wantProblemField("type")},
+		{name: "delete health check", method: "DELETE", path: "/v1/lbs/web/backends/dev/healthcheck", status: 204},
+		{name: "deleted health check", method: "GET", path: "/v1/lbs/web/backends/dev/healthcheck", status: 404},
 		{name: "dry run", method: "PUT", path: "/v1/lbs/web/backends/vpn?dry_run=true", body: `{"forward_protocol": "http", "forward_port": 81, "pool": ["10.0.0.5"]}`, status: 200,
 			check: wantField(true, "dry_run")},
 		{name: "history", method: "GET", path: "/v1/history?limit=5", status: 200, check: wantField("token:admin", "revisions", "0", "author")},

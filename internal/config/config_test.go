@@ -36,6 +36,21 @@ func TestValidConfig(t *testing.T) {
 	}
 }
 
+// TestRouteNamesAreOptional: routes without a name, and routes with
+// distinct names, validate; two unnamed routes are no duplicates.
+func TestRouteNamesAreOptional(t *testing.T) {
+	c := valid()
+	c.LBs[0].Frontends[0].Routes[0].Name = "api"
+	c.LBs[0].Frontends[0].Routes[1].Name = "wild.v1"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.LBs[0].Frontends[1].Routes = []Route{{Name: "api", Backend: "db"}} // the same name in another frontend
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c := valid()
 	d := c.WithDefaults()
@@ -120,6 +135,12 @@ func TestValidateNamesTheField(t *testing.T) {
 			`lbs[main].backends[api].sticky_sessions: sticky sessions by cookie is not supported yet`},
 		{"bad lb ip", func(c *Config) { c.LBs[0].IPs = []string{"1.2.3"} },
 			`lbs[main].ips[0]: "1.2.3" is not an IP address`},
+		{"bad route name", func(c *Config) { c.LBs[0].Frontends[0].Routes[2].Name = "a b" },
+			`lbs[main].frontends[web].routes[2].name: "a b": character ' ' at 1: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
+		{"duplicate route name", func(c *Config) {
+			c.LBs[0].Frontends[0].Routes[0].Name = "api"
+			c.LBs[0].Frontends[0].Routes[2].Name = "api"
+		}, `lbs[main].frontends[web].routes[2].name: duplicate route name "api"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

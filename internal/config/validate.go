@@ -174,8 +174,20 @@ func (v *validator) frontend(fp string, f *Frontend, backends map[string]*Backen
 	if f.MaxHeaders < 1 || f.MaxHeaders > 1000 {
 		v.add(fp+".max_headers", "%d is out of range 1-1000", f.MaxHeaders)
 	}
+	routeNames := map[string]bool{}
 	for i := range f.Routes {
-		v.route(fmt.Sprintf("%s.routes[%d]", fp, i), &f.Routes[i], f.Protocol, backends)
+		rp := fmt.Sprintf("%s.routes[%d]", fp, i)
+		// A name is optional, but a named route is addressable in the API
+		// (/routes/{name}), so the name must be a valid path segment and
+		// unique within its frontend.
+		if n := f.Routes[i].Name; n != "" {
+			v.name(rp+".name", n)
+			if routeNames[n] {
+				v.add(rp+".name", "duplicate route name %q", n)
+			}
+			routeNames[n] = true
+		}
+		v.route(rp, &f.Routes[i], f.Protocol, backends)
 	}
 	if len(f.ACLs) > 0 {
 		v.unsupported(fp+".acls", "ACL evaluation")

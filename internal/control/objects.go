@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gantry-lb/gantry/internal/config"
 )
@@ -143,5 +144,126 @@ func DeleteBackend(lb, name string) func(*config.Config) error {
 			}
 		}
 		return fmt.Errorf("backend %q of load balancer %q: %w", name, lb, ErrNotFound)
+	}
+}
+
+// findFrontend returns frontend name of LB lb in cfg, or ErrNotFound.
+func findFrontend(cfg *config.Config, lb, name string) (*config.Frontend, error) {
+	l, err := FindLB(cfg, lb)
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.Frontends {
+		if l.Frontends[i].Name == name {
+			return &l.Frontends[i], nil
+		}
+	}
+	return nil, fmt.Errorf("frontend %q of load balancer %q: %w", name, lb, ErrNotFound)
+}
+
+// findBackend returns backend name of LB lb in cfg, or ErrNotFound.
+func findBackend(cfg *config.Config, lb, name string) (*config.Backend, error) {
+	l, err := FindLB(cfg, lb)
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.Backends {
+		if l.Backends[i].Name == name {
+			return &l.Backends[i], nil
+		}
+	}
+	return nil, fmt.Errorf("backend %q of load balancer %q: %w", name, lb, ErrNotFound)
+}
+
+// PutRoute creates or replaces the route called name of frontend fe of LB
+// lb; the LB and the frontend must exist. edit receives the current route
+// (nil when new) and its index (-1 when new), and returns the new route and
+// the index it goes to: a negative index keeps an existing route where it is
+// and appends a new one; an index past the end of the list appends.
+// Routes order a frontend's matching only among equal priorities (see
+// docs/routing.md), but the order is kept as given.
+func PutRoute(lb, fe, name string, edit func(cur *config.Route, curIndex int) (config.Route, int, error)) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		f, err := findFrontend(cfg, lb, fe)
+		if err != nil {
+			return err
+		}
+		at := slices.IndexFunc(f.Routes, func(r config.Route) bool { return r.Name == name })
+		var cur *config.Route
+		if at >= 0 {
+			cur = &f.Routes[at]
+		}
+		next, idx, err := edit(cur, at)
+		if err != nil {
+			return err
+		}
+		next.Name = name
+		// The list is rebuilt rather than edited in place, so a caller's
+		// view of the old slice never changes under it.
+		routes := slices.Clone(f.Routes)
+		switch {
+		case at >= 0 && idx < 0:
+			routes[at] = next
+		default:
+			if at >= 0 {
+				routes = slices.Delete(routes, at, at+1)
+			}
+			if idx < 0 || idx > len(routes) {
+				idx = len(routes)
+			}
+			routes = slices.Insert(routes, idx, next)
+		}
+		f.Routes = routes
+		return nil
+	}
+}
+
+// DeleteRoute removes the route called name of frontend fe of LB lb.
+func DeleteRoute(lb, fe, name string) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		f, err := findFrontend(cfg, lb, fe)
+		if err != nil {
+			return err
+		}
+		at := slices.IndexFunc(f.Routes, func(r config.Route) bool { return r.Name == name })
+		if name == "" || at < 0 {
+			return fmt.Errorf("route %q of frontend %q of load balancer %q: %w", name, fe, lb, ErrNotFound)
+		}
+		f.Routes = slices.Delete(slices.Clone(f.Routes), at, at+1)
+		return nil
+	}
+}
+
+// PutHealthCheck sets the health check of an existing backend, leaving the
+// rest of the backend as it is. edit receives the current check (nil when
+// there is none).
+func PutHealthCheck(lb, backend string, edit func(cur *config.HealthCheck) (*config.HealthCheck, error)) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		b, err := findBackend(cfg, lb, backend)
+		if err != nil {
+			return err
+		}
+		next, err := edit(b.HealthCheck)
+		if err != nil {
+			return err
+		}
+		b.HealthCheck = next
+		return nil
+	}
+}
+
+// DeleteHealthCheck removes the health check of a backend: no active check
+// runs on its servers then. A backend without one is ErrNotFound.
+func DeleteHealthCheck(lb, backend string) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		b, err := findBackend(cfg, lb, backend)
+		if err != nil {
+			return err
+		}
+		if b.HealthCheck == nil {
+			return fmt.Errorf("health check of backend %q of load balancer %q: %w", backend, lb, ErrNotFound)
+		}
+		b.HealthCheck = nil
+		return nil
 	}
 }
