@@ -52,7 +52,7 @@ type Server struct {
 }
 
 // maxBody bounds request bodies.
-const maxBody = 8 << 20
+const maxBody = 64 << 20
 
 // New returns the API handler.
 func New(o Options) *Server {

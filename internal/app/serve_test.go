@@ -25,7 +25,7 @@ type server struct {
 	stop         func()
 }
 
-func startServe(t *testing.T, dir string) *server {
+func startServe(t testing.TB, dir string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -259,7 +259,7 @@ func TestE2EServeAPIToTraffic(t *testing.T) {
 func TestE2EBodyLimitAndProblemETag(t *testing.T) {
 	s := startServe(t, t.TempDir())
 	s.must(t, 200, "PUT", "/v1/lbs/web", `{}`)
-	big := "lbs:\n- name: web\n  description: " + strings.Repeat("x", 9<<20) + "\n"
+	big := "lbs:\n- name: web\n  description: " + strings.Repeat("x", 65<<20) + "\n"
 	r := s.must(t, 413, "PUT", "/v1/config", big)
 	if r.etag != `"2"` {
 		t.Fatalf("413 ETag %q, want the current revision", r.etag)

@@ -324,21 +324,6 @@ func setMillis(m *Millis, def Millis) {
 	}
 }
 
-// Clone returns a deep copy of c.
-func (c *Config) Clone() *Config {
-	// A JSON round trip is the simplest deep copy that can never miss a field
-	// added later; configs are small and cloned off the hot path.
-	data, err := json.Marshal(c)
-	if err != nil {
-		panic("config: marshal of a Config cannot fail: " + err.Error())
-	}
-	out := new(Config)
-	if err := json.Unmarshal(data, out); err != nil {
-		panic("config: unmarshal of a marshalled Config cannot fail: " + err.Error())
-	}
-	return out
-}
-
 // LB returns the load balancer named name, or nil.
 func (c *Config) LB(name string) *LB {
 	for i := range c.LBs {

@@ -35,13 +35,20 @@ var ErrUnsupported = errors.New("config: not supported yet")
 // Validate checks c with its defaults applied and returns Errors naming every
 // field that is wrong, or nil.
 func (c *Config) Validate() error {
+	_, err := c.Prepare()
+	return err
+}
+
+// Prepare validates c and returns the copy of it with defaults applied,
+// which is what snapshots are built from: one copy and one validation.
+func (c *Config) Prepare() (*Config, error) {
 	d := c.WithDefaults()
 	v := &validator{}
 	v.config(d)
-	if len(v.errs) == 0 {
-		return nil
+	if len(v.errs) > 0 {
+		return nil, v.errs
 	}
-	return v.errs
+	return d, nil
 }
 
 type validator struct{ errs Errors }

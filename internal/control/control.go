@@ -412,15 +412,15 @@ func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, r
 	return res, nil
 }
 
-// check validates cfg and compiles it without publishing.
+// check validates cfg and compiles it without publishing (compiling
+// validates too, so it is not done twice).
 func (c *Control) check(cfg *config.Config) error {
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	check := c.compile
+	if check == nil {
+		check = (*config.Config).Validate
 	}
-	if c.compile != nil {
-		if err := c.compile(cfg); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
+	if err := check(cfg); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

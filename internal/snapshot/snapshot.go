@@ -119,10 +119,10 @@ func (s *Snapshot) EndpointKeys() map[upstream.Key]bool { return s.keys }
 // state is shared with earlier snapshots. A rejected config returns the
 // validation error and publishes nothing.
 func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapshot, error) {
-	if err := cfg.Validate(); err != nil {
+	d, err := cfg.Prepare()
+	if err != nil {
 		return nil, err
 	}
-	d := cfg.WithDefaults()
 	s := &Snapshot{
 		Revision:  revision,
 		frontends: make(map[string]*Frontend),
