@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +44,7 @@ type ctlFlags struct {
 func (g *ctlFlags) register(fs *flag.FlagSet, defaultOutput string) {
 	fs.StringVar(&g.server, "server", "", "admin API URL (default $GANTRY_SERVER, else "+defaultServer+")")
 	fs.StringVar(&g.token, "token", "", "API token (default $GANTRY_TOKEN, else the file <data>/admin.token)")
-	fs.StringVar(&g.data, "data", "./gantry-data", "data directory of a local gantry serve, to find admin.token in")
+	fs.StringVar(&g.data, "data", defaultData, "data directory of a local gantry serve, to find admin.token in")
 	fs.StringVar(&g.output, "o", defaultOutput, "output format: table, json or yaml")
 	fs.StringVar(&g.output, "output", defaultOutput, "same as -o")
 }
@@ -73,6 +74,23 @@ func (g *ctlFlags) serverURL() string {
 	return s
 }
 
+// defaultData is serve's default data directory.
+const defaultData = "./gantry-data"
+
+// isLoopback reports whether a server URL names this machine.
+func isLoopback(server string) bool {
+	u, err := url.Parse(server)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
 // findToken is --token, else $GANTRY_TOKEN, else <data>/admin.token.
 func (g *ctlFlags) findToken() (string, error) {
 	if g.token != "" {
@@ -80,6 +98,11 @@ func (g *ctlFlags) findToken() (string, error) {
 	}
 	if t := os.Getenv("GANTRY_TOKEN"); t != "" {
 		return t, nil
+	}
+	// The local admin token goes only to a local server, unless --data
+	// says where to find the token of that server.
+	if g.data == defaultData && !isLoopback(g.serverURL()) {
+		return "", usagef("no API token for %s: pass --token or set GANTRY_TOKEN", g.serverURL())
 	}
 	path := filepath.Join(g.data, app.TokenFile)
 	b, err := os.ReadFile(path)
@@ -110,13 +133,14 @@ type writeFlags struct {
 	dryRun, wait bool
 	txn          string
 	ifMatch      uint64
+	hasIfMatch   bool
 }
 
 func (w *writeFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&w.dryRun, "dry-run", false, "validate and print the diff; store nothing")
 	fs.BoolVar(&w.wait, "wait", false, "return once the data plane serves the change")
 	fs.StringVar(&w.txn, "txn", "", "stage the write in this transaction (see gantry txn)")
-	fs.Uint64Var(&w.ifMatch, "if-match", 0, "fail unless the config is still at this revision")
+	w.registerIfMatch(fs)
 }
 
 func (w *writeFlags) options() []client.CallOption {
@@ -130,10 +154,23 @@ func (w *writeFlags) options() []client.CallOption {
 	if w.txn != "" {
 		o = append(o, client.InTxn(w.txn))
 	}
-	if w.ifMatch != 0 {
+	if w.hasIfMatch {
 		o = append(o, client.IfMatch(w.ifMatch))
 	}
 	return o
+}
+
+// registerIfMatch adds --if-match; a given 0 is kept (an empty store's
+// revision), unlike an absent flag.
+func (w *writeFlags) registerIfMatch(fs *flag.FlagSet) {
+	fs.Func("if-match", "fail unless the config is still at this revision", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a revision", v)
+		}
+		w.ifMatch, w.hasIfMatch = n, true
+		return nil
+	})
 }
 
 // parseArgs parses flags that may come before, between or after the
@@ -166,8 +203,6 @@ func finish(err error, stderr io.Writer, g *ctlFlags) int {
 	var ue *usageError
 	var ae *client.Error
 	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "gantry:", ue.msg)
 		return 2
@@ -202,7 +237,7 @@ func readDoc(file string, stdin io.Reader) ([]byte, error) {
 	var raw []byte
 	var err error
 	if file == "-" {
-		raw, err = io.ReadAll(io.LimitReader(stdin, 8<<20))
+		raw, err = io.ReadAll(stdin) // never cut short: the server answers 413 past its limit
 	} else {
 		raw, err = os.ReadFile(file)
 	}
@@ -228,8 +263,11 @@ func fileLabel(file string) string {
 func decodeBody(js []byte, file string, in any) error {
 	file = fileLabel(file)
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(js, &m); err != nil || m == nil {
+	if err := json.Unmarshal(js, &m); err != nil {
 		return fmt.Errorf("%s: want an object: %v", file, err)
+	}
+	if m == nil {
+		return fmt.Errorf("%s: is empty or not an object", file)
 	}
 	// Fields the API shows but does not take are dropped, so the output of
 	// `get -o yaml`, edited, can be put back.
@@ -409,6 +447,9 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, flags scope
 	ctx, cancel := withTimeout()
 	defer cancel()
 	var sc scope
+	if r.inLB && flags.lb == "" && (w.txn != "" || rev != 0) {
+		return usagef("%s %s: pass --lb with --txn or --revision (the only load balancer now may not be the one there)", r.kind, verb)
+	}
 	if r.inLB {
 		if sc.lb, err = resolveLB(ctx, c, flags.lb); err != nil {
 			return err
@@ -686,7 +727,7 @@ func cmdRollback(args []string, stdout, stderr io.Writer) int {
 	g, pos, code := simpleCmd("rollback", args, stderr, "table", func(fs *flag.FlagSet) {
 		fs.BoolVar(&w.dryRun, "dry-run", false, "print the diff; store nothing")
 		fs.BoolVar(&w.wait, "wait", false, "return once the data plane serves the change")
-		fs.Uint64Var(&w.ifMatch, "if-match", 0, "fail unless the config is still at this revision")
+		w.registerIfMatch(fs)
 	})
 	if code >= 0 {
 		return code
@@ -727,7 +768,7 @@ func cmdApply(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.StringVar(&file, "f", "", "the whole config, YAML or JSON (- for stdin)")
 		fs.BoolVar(&w.dryRun, "dry-run", false, "print the diff; store nothing")
 		fs.BoolVar(&w.wait, "wait", false, "return once the data plane serves the change")
-		fs.Uint64Var(&w.ifMatch, "if-match", 0, "fail unless the config is still at this revision")
+		w.registerIfMatch(fs)
 	})
 	if code >= 0 {
 		return code
@@ -742,7 +783,7 @@ func cmdApply(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		var doc []byte
 		var err error
 		if file == "-" {
-			doc, err = io.ReadAll(io.LimitReader(stdin, 8<<20))
+			doc, err = io.ReadAll(stdin) // never cut short: the server answers 413 past its limit
 		} else {
 			doc, err = os.ReadFile(file)
 		}
@@ -778,6 +819,9 @@ func cmdExport(args []string, stdout, stderr io.Writer) int {
 	return finish(func() error {
 		if err := noArgs("export", pos, g); err != nil {
 			return err
+		}
+		if g.output == "table" {
+			return usagef("export: -o table makes no sense for a whole config; use yaml or json")
 		}
 		c, err := g.client()
 		if err != nil {

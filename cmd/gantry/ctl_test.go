@@ -410,3 +410,31 @@ func TestParseArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenIsNotSentToARemoteServer(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.MkdirAll("gantry-data", 0o700)
+	os.WriteFile("gantry-data/admin.token", []byte("local-secret\n"), 0o600)
+	t.Setenv("GANTRY_TOKEN", "")
+	g := ctlFlags{data: defaultData, server: "http://prod.example:9980"}
+	if _, err := g.findToken(); err == nil || !strings.Contains(err.Error(), "no API token for http://prod.example:9980") {
+		t.Fatalf("remote server: %v", err)
+	}
+	g.server = "http://127.0.0.1:9981"
+	if tok, err := g.findToken(); err != nil || tok != "local-secret" {
+		t.Fatalf("local server: %q %v", tok, err)
+	}
+}
+
+func TestIfMatchZeroIsSent(t *testing.T) {
+	var w writeFlags
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	w.registerIfMatch(fs)
+	if err := fs.Parse([]string{"--if-match", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	if !w.hasIfMatch || len(w.options()) != 1 {
+		t.Fatalf("--if-match 0 was dropped: %+v", w)
+	}
+}

@@ -48,9 +48,11 @@ Drive a running gantry serve (see docs/cli.md):
   gantry status             stored revision and the revision traffic uses
 
   Writes take --dry-run, --wait (until traffic uses it), --txn ID and --if-match REV.
-  Every command takes -o table|json|yaml, --server URL (default $GANTRY_SERVER,
-  else http://127.0.0.1:9980) and --token (default $GANTRY_TOKEN, else the file
-  ./gantry-data/admin.token, or DIR/admin.token with --data DIR).
+  Commands that print objects take -o table|json|yaml (export: yaml or json).
+  Every command takes --server URL (default $GANTRY_SERVER, else
+  http://127.0.0.1:9980) and --token (default $GANTRY_TOKEN, else, for a server
+  on this machine, the file ./gantry-data/admin.token, or DIR/admin.token with
+  --data DIR).
 
 Run "gantry COMMAND -h" for the flags of a command.
 `

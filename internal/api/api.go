@@ -239,7 +239,7 @@ func boolParam(r *http.Request, name string) (bool, error) {
 	return b, nil
 }
 
-// changeReply answers a write: the result, after waiting for the data plane
+// change applies a write and answers it: the result, after waiting for the data plane
 // when ?wait=applied.
 func (s *Server) change(w http.ResponseWriter, r *http.Request, req control.Request, status int, body func(rev uint64) (any, error)) {
 	res, err := s.ctl.Change(r.Context(), req)

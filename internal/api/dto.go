@@ -24,7 +24,6 @@ type (
 	frontendOut    = client.Frontend
 	backendIn      = client.BackendInput
 	backendOptions = client.BackendOptions
-	stickyOption   = client.StickySession
 	healthOption   = client.HealthCheckOption
 	routeIn        = client.RouteInput
 	indexedRoute   = client.IndexedRoute

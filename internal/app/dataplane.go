@@ -105,10 +105,6 @@ func (d *Dataplane) keys() map[upstream.Key]bool {
 // Snapshot returns the snapshot traffic uses now (nil before the first Apply).
 func (d *Dataplane) Snapshot() *snapshot.Snapshot { return d.snaps.Load() }
 
-// BoundAddr returns the address a listener configured as addr is bound to,
-// which differs when addr asked for port 0.
-func (d *Dataplane) BoundAddr(addr string) string { return d.listeners.Addr(addr) }
-
 // Shutdown stops accepting, lets connections in flight finish until ctx is
 // done, then stops health checks.
 func (d *Dataplane) Shutdown(ctx context.Context) {

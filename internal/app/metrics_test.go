@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2EMetrics: traffic shows up in /metrics per frontend, backend and
@@ -25,13 +26,21 @@ func TestE2EMetrics(t *testing.T) {
 	for range 2 {
 		get(t, port, "fail.test")
 	}
-	resp, err := http.Get("http://" + s.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// A request is counted right after its response is written, so the
+	// last ones may land a moment after the client has its answers.
+	var text string
+	scrape := func() bool {
+		resp, err := http.Get("http://" + s.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text = string(body)
+		return strings.Contains(text, `gantry_frontend_requests_total{frontend="main",lb="web"} 7`) &&
+			strings.Contains(text, `gantry_backend_requests_total{backend="fail",lb="web"} 2`)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	text := string(body)
+	waitFor(t, 5*time.Second, "all 7 requests to be counted", scrape)
 	okSrv := `lb="web",server="` + ok.addr + `"`
 	for _, want := range []string{
 		`gantry_frontend_requests_total{frontend="main",lb="web"} 7`,

@@ -70,7 +70,7 @@ func New(st store.Store, compile Compiler, log *slog.Logger) *Control {
 	return &Control{st: st, compile: compile, log: log.With("component", "control"), now: time.Now, txns: newTxnTable()}
 }
 
-// Object metadata kept in each stored envelope.
+// envelope is how an object is stored: its spec and its times.
 type envelope struct {
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
@@ -96,11 +96,14 @@ type State struct {
 	head uint64 // the store's revision when this was read, for compare-and-set
 }
 
-// LBPath, FrontendPath and BackendPath name objects, as in State.Meta and
-// Change.Path.
-func LBPath(lb string) string             { return "lbs/" + lb }
+// LBPath names an LB object, as in State.Meta and Change.Path.
+func LBPath(lb string) string { return "lbs/" + lb }
+
+// FrontendPath names a frontend object.
 func FrontendPath(lb, name string) string { return "lbs/" + lb + "/frontends/" + name }
-func BackendPath(lb, name string) string  { return "lbs/" + lb + "/backends/" + name }
+
+// BackendPath names a backend object.
+func BackendPath(lb, name string) string { return "lbs/" + lb + "/backends/" + name }
 
 // Get returns the state at revision rev (0 = head).
 func (c *Control) Get(ctx context.Context, rev uint64) (*State, error) {

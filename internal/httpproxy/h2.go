@@ -3,6 +3,7 @@ package httpproxy
 import (
 	"bufio"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -158,7 +159,9 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if err := h.exchange(w, r, c, fe, be, ep, uc); err != nil {
 		uc.Close()
 		ep.CountFailure()
-		h.s.log.Debug("h2 stream failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
+		if h.s.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.s.log.Debug("h2 stream failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
+		}
 		if _, sent := err.(errHeadersSent); sent {
 			// The head went out: only a stream reset tells the client
 			// the body is incomplete.

@@ -607,9 +607,10 @@ func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstre
 	case h1.Length:
 		err = c.copyLength(fe, be, uc, n)
 	case h1.Chunked:
-		err = c.copyChunked(fe, be, uc, !dechunk)
+		c.cr.Reset(uc.R, upstreamLimits)
+		err = c.copyStream(fe, be, uc, &c.cr, !dechunk)
 	case h1.UntilClose:
-		err = c.copyUntilClose(fe, be, uc, rechunk)
+		err = c.copyStream(fe, be, uc, uc.R, rechunk)
 	}
 	if err == nil {
 		err = c.bw.Flush()
@@ -694,14 +695,18 @@ func (c *conn) spliceLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *ups
 	return nil
 }
 
-func (c *conn) copyChunked(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, chunked bool) error {
+// copyStream relays a body read from r until EOF: a chunked body (r is the
+// chunked reader, and its trailers follow) or one delimited by the server
+// closing (r is the connection). With chunked the client gets it
+// re-chunked, else raw. What arrived is flushed whenever nothing more is
+// waiting, so streamed responses are not held back.
+func (c *conn) copyStream(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, r io.Reader, chunked bool) error {
 	buf := c.s.bufs.Get().(*[copyBufSize]byte)
 	defer c.s.bufs.Put(buf)
-	c.cr.Reset(uc.R, upstreamLimits)
 	c.cw.Reset(c.bw)
 	for {
 		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
-		k, err := c.cr.Read(buf[:])
+		k, err := r.Read(buf[:])
 		if k > 0 {
 			c.out += int64(k)
 			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
@@ -712,8 +717,6 @@ func (c *conn) copyChunked(fe *snapshot.Frontend, be *snapshot.Backend, uc *upst
 				_, werr = c.bw.Write(buf[:k])
 			}
 			if werr == nil && uc.R.Buffered() == 0 {
-				// Nothing more is waiting: deliver what we have, so
-				// streamed responses are not held back.
 				werr = c.bw.Flush()
 			}
 			if werr != nil {
@@ -727,46 +730,14 @@ func (c *conn) copyChunked(fe *snapshot.Frontend, be *snapshot.Backend, uc *upst
 			return err
 		}
 	}
-	if chunked {
-		return c.cw.Close(c.cr.Trailers())
+	if !chunked {
+		return nil
 	}
-	return nil
-}
-
-func (c *conn) copyUntilClose(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, chunked bool) error {
-	buf := c.s.bufs.Get().(*[copyBufSize]byte)
-	defer c.s.bufs.Put(buf)
-	c.cw.Reset(c.bw)
-	for {
-		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
-		k, err := uc.R.Read(buf[:])
-		if k > 0 {
-			c.out += int64(k)
-			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
-			var werr error
-			if chunked {
-				_, werr = c.cw.Write(buf[:k])
-			} else {
-				_, werr = c.bw.Write(buf[:k])
-			}
-			if werr == nil {
-				werr = c.bw.Flush()
-			}
-			if werr != nil {
-				return werr
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	var trailers []h1.Header
+	if r == io.Reader(&c.cr) {
+		trailers = c.cr.Trailers()
 	}
-	if chunked {
-		return c.cw.Close(nil)
-	}
-	return nil
+	return c.cw.Close(trailers)
 }
 
 // tunnel relays the 101 response and turns both connections into a byte

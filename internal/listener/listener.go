@@ -119,17 +119,6 @@ func (m *Manager) Sync(addrs []string, publish func()) error {
 	return nil
 }
 
-// Addr returns the bound address of the listener for addr (useful when addr
-// asked for port 0), or "" when there is none.
-func (m *Manager) Addr(addr string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if l, ok := m.ls[addr]; ok {
-		return l.ln.Addr().String()
-	}
-	return ""
-}
-
 // Addrs returns the configured addresses of every open listener, sorted.
 func (m *Manager) Addrs() []string {
 	m.mu.Lock()

@@ -98,7 +98,9 @@ func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 	ep.Traffic.AddBytes(in, out)
 }
 
-// debug logs at debug level; the arguments are not even built otherwise.
+// debug logs at debug level. It is called only on error paths (the caller
+// builds its arguments either way), never per byte or per healthy
+// connection.
 func (p *Proxy) debug(msg string, args ...any) {
 	if p.log.Enabled(context.Background(), slog.LevelDebug) {
 		p.log.Debug(msg, args...)

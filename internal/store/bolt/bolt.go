@@ -876,7 +876,7 @@ type decoder struct {
 	err error
 }
 
-var errCorrupt = errors.New("corrupt entry")
+var errCorrupt = errors.New("bolt: corrupt entry")
 
 func (d *decoder) byte() byte {
 	if d.err != nil || len(d.b) < 1 {
