@@ -137,3 +137,27 @@ func TestDrainTimeoutClosesStragglers(t *testing.T) {
 		t.Fatalf("shutdown took %v with a 200ms drain timeout", d)
 	}
 }
+
+// BenchmarkAcceptServeClose is one client connection accepted, handed to
+// the handler, tracked for draining and closed. Per-connection cost, not
+// per request.
+func BenchmarkAcceptServeClose(b *testing.B) {
+	m := New(func(c *Conn) {}, quiet())
+	defer m.Shutdown(context.Background())
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	a := ln.Addr().String()
+	ln.Close()
+	if err := m.Sync([]string{a}, func() {}); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := net.Dial("tcp", a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Read(buf) // returns when the handler is done and the manager closed it
+		c.Close()
+	}
+}
