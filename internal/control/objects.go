@@ -54,6 +54,54 @@ func DeleteLB(name string) func(*config.Config) error {
 	}
 }
 
+// named is a config object addressed by name within its LB.
+type named interface{ config.Frontend | config.Backend }
+
+// nameOf returns the name of a frontend or backend.
+func nameOf[T named](v *T) *string {
+	switch x := any(v).(type) {
+	case *config.Frontend:
+		return &x.Name
+	case *config.Backend:
+		return &x.Name
+	}
+	panic("unreachable")
+}
+
+// upsert creates or replaces the item called name in *items: edit receives
+// the current one (nil when new) and returns its replacement.
+func upsert[T named](items *[]T, name string, edit func(cur *T) (T, error)) error {
+	for i := range *items {
+		if *nameOf(&(*items)[i]) == name {
+			next, err := edit(&(*items)[i])
+			if err != nil {
+				return err
+			}
+			*nameOf(&next) = name
+			(*items)[i] = next
+			return nil
+		}
+	}
+	next, err := edit(nil)
+	if err != nil {
+		return err
+	}
+	*nameOf(&next) = name
+	*items = append(*items, next)
+	return nil
+}
+
+// remove deletes the item called name from *items, or reports false.
+func remove[T named](items *[]T, name string) bool {
+	for i := range *items {
+		if *nameOf(&(*items)[i]) == name {
+			*items = append((*items)[:i], (*items)[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
 // PutFrontend creates or replaces a frontend of an existing LB. edit
 // receives the current frontend (nil when new).
 func PutFrontend(lb, name string, edit func(cur *config.Frontend) (config.Frontend, error)) func(*config.Config) error {
@@ -62,24 +110,7 @@ func PutFrontend(lb, name string, edit func(cur *config.Frontend) (config.Fronte
 		if err != nil {
 			return err
 		}
-		for i := range l.Frontends {
-			if l.Frontends[i].Name == name {
-				next, err := edit(&l.Frontends[i])
-				if err != nil {
-					return err
-				}
-				next.Name = name
-				l.Frontends[i] = next
-				return nil
-			}
-		}
-		next, err := edit(nil)
-		if err != nil {
-			return err
-		}
-		next.Name = name
-		l.Frontends = append(l.Frontends, next)
-		return nil
+		return upsert(&l.Frontends, name, edit)
 	}
 }
 
@@ -90,13 +121,10 @@ func DeleteFrontend(lb, name string) func(*config.Config) error {
 		if err != nil {
 			return err
 		}
-		for i := range l.Frontends {
-			if l.Frontends[i].Name == name {
-				l.Frontends = append(l.Frontends[:i], l.Frontends[i+1:]...)
-				return nil
-			}
+		if !remove(&l.Frontends, name) {
+			return fmt.Errorf("frontend %q of load balancer %q: %w", name, lb, ErrNotFound)
 		}
-		return fmt.Errorf("frontend %q of load balancer %q: %w", name, lb, ErrNotFound)
+		return nil
 	}
 }
 
@@ -108,24 +136,7 @@ func PutBackend(lb, name string, edit func(cur *config.Backend) (config.Backend,
 		if err != nil {
 			return err
 		}
-		for i := range l.Backends {
-			if l.Backends[i].Name == name {
-				next, err := edit(&l.Backends[i])
-				if err != nil {
-					return err
-				}
-				next.Name = name
-				l.Backends[i] = next
-				return nil
-			}
-		}
-		next, err := edit(nil)
-		if err != nil {
-			return err
-		}
-		next.Name = name
-		l.Backends = append(l.Backends, next)
-		return nil
+		return upsert(&l.Backends, name, edit)
 	}
 }
 
@@ -137,13 +148,10 @@ func DeleteBackend(lb, name string) func(*config.Config) error {
 		if err != nil {
 			return err
 		}
-		for i := range l.Backends {
-			if l.Backends[i].Name == name {
-				l.Backends = append(l.Backends[:i], l.Backends[i+1:]...)
-				return nil
-			}
+		if !remove(&l.Backends, name) {
+			return fmt.Errorf("backend %q of load balancer %q: %w", name, lb, ErrNotFound)
 		}
-		return fmt.Errorf("backend %q of load balancer %q: %w", name, lb, ErrNotFound)
+		return nil
 	}
 }
 
