@@ -103,11 +103,12 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if st.Config.LBs == nil {
-		st.Config.LBs = []config.LB{}
+	doc := st.Config
+	if doc.LBs == nil {
+		doc = &config.Config{LBs: []config.LB{}} // the state is shared: never modify it
 	}
 	if wantsYAML(r) {
-		js, err := json.Marshal(st.Config)
+		js, err := json.Marshal(doc)
 		if err == nil {
 			var y []byte
 			if y, err = yaml.JSONToYAML(js); err == nil {
@@ -120,7 +121,7 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	reply(w, http.StatusOK, st.Revision, st.Config)
+	reply(w, http.StatusOK, st.Revision, doc)
 }
 
 // putConfig replaces the whole desired state (gantry apply). JSON or YAML.

@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-lb/gantry/internal/config"
@@ -63,6 +64,11 @@ type Control struct {
 	log     *slog.Logger
 	now     func() time.Time
 	txns    *txnTable
+
+	// last is the newest state decoded, shared by every reader of its
+	// revision: decoding the whole config was most of a commit's cost, and
+	// a revision never changes.
+	last atomic.Pointer[State]
 }
 
 // New returns a Control over st. compile may be nil (validation only).
@@ -84,7 +90,8 @@ type ObjectMeta struct {
 }
 
 // State is the config at one revision, with per-object metadata keyed by
-// object path ("lbs/web", "lbs/web/backends/api").
+// object path ("lbs/web", "lbs/web/backends/api"). A State may be shared
+// between callers: treat it as read-only (Clone the Config to change it).
 type State struct {
 	// Revision is the config revision: the newest revision that changed
 	// the config. Writes that are not config (tokens) do not move it, so
@@ -105,8 +112,37 @@ func FrontendPath(lb, name string) string { return "lbs/" + lb + "/frontends/" +
 // BackendPath names a backend object.
 func BackendPath(lb, name string) string { return "lbs/" + lb + "/backends/" + name }
 
-// Get returns the state at revision rev (0 = head).
+// Get returns the state at revision rev (0 = head). Read-only: see State.
 func (c *Control) Get(ctx context.Context, rev uint64) (*State, error) {
+	if rev == 0 {
+		head, err := c.st.Revision(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if head == 0 {
+			return c.get(ctx, 0)
+		}
+		rev = head
+	}
+	if s := c.last.Load(); s != nil && s.head == rev {
+		return s, nil
+	}
+	s, err := c.get(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	// Keep the newest state decoded: the next change, the reconciler and
+	// the API's answer all read the same revision.
+	for {
+		old := c.last.Load()
+		if old != nil && old.head >= s.head || c.last.CompareAndSwap(old, s) {
+			break
+		}
+	}
+	return s, nil
+}
+
+func (c *Control) get(ctx context.Context, rev uint64) (*State, error) {
 	kvs, at, err := c.st.Range(ctx, configPrefix, rev)
 	if err != nil {
 		if errors.Is(err, store.ErrCompacted) || errors.Is(err, store.ErrFuture) {

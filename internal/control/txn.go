@@ -163,8 +163,10 @@ func (c *Control) Commit(ctx context.Context, id string, dryRun bool, message st
 			break
 		}
 		// Only writes outside the config (tokens) may have moved the head.
-		t.base.head = cur.head
-		res, err = c.commit(ctx, t.base, t.next, Request{DryRun: dryRun, Author: t.info.Author, Message: message})
+		// States are shared (Get caches them): change a copy.
+		base := *t.base
+		base.head = cur.head
+		res, err = c.commit(ctx, &base, t.next, Request{DryRun: dryRun, Author: t.info.Author, Message: message})
 		if !errors.Is(err, store.ErrConflict) || attempt == maxRetries {
 			break
 		}
