@@ -55,7 +55,9 @@ func DeleteLB(name string) func(*config.Config) error {
 }
 
 // named is a config object addressed by name within its LB.
-type named interface{ config.Frontend | config.Backend }
+type named interface {
+	config.Frontend | config.Backend
+}
 
 // nameOf returns the name of a frontend or backend.
 func nameOf[T named](v *T) *string {
