@@ -77,6 +77,13 @@ func TestTables(t *testing.T) {
 			"applied revision:  6\n" +
 			"apply error:       revision 7: port in use\n" +
 			"listeners:         127.0.0.1:80, 127.0.0.1:443\n"},
+		{name: "tokens", header: tokenHeader, rows: [][]string{
+			tokenRow(client.Token{ID: "3f2a9c0d1e2b", Name: "admin", Role: client.RoleAdmin, CreatedAt: at}),
+			tokenRow(client.Token{ID: "77aa00bb11cc", Name: "ci-deploy", Role: client.RoleEditor, CreatedAt: at}),
+		}, want: "" +
+			"ID            NAME       ROLE    CREATED\n" +
+			"3f2a9c0d1e2b  admin      admin   2026-01-02T03:04:05Z\n" +
+			"77aa00bb11cc  ci-deploy  editor  2026-01-02T03:04:05Z\n"},
 		{name: "transaction", header: []string{"ID", "VERSION", "CHANGES", "EXPIRES"},
 			rows: [][]string{txnRow(&client.Transaction{ID: "3f2a", Version: 9, Changes: 2, Expires: at})}, want: "" +
 				"ID    VERSION  CHANGES  EXPIRES\n" +
@@ -197,6 +204,15 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"txn", "frob"}, 2, `unknown verb "frob"`},
 		{[]string{"txn", "commit"}, 2, "txn commit takes one transaction ID"},
 		{[]string{"txn", "begin", "x"}, 2, "txn begin takes no argument"},
+		{[]string{"token"}, 2, "usage: gantry token list | create NAME"},
+		{[]string{"token", "frob"}, 2, `unknown verb "frob"`},
+		{[]string{"token", "list", "x"}, 2, `token list takes no argument, got "x"`},
+		{[]string{"token", "create"}, 2, "token create takes one NAME"},
+		{[]string{"token", "create", "ci"}, 2, "--role admin|editor|viewer is required"},
+		{[]string{"token", "revoke"}, 2, "token revoke takes one ID"},
+		{[]string{"token", "revoke", "--offline", "x"}, 2, "flag provided but not defined: -offline"},
+		{[]string{"token", "create", "rescue", "--role", "admin", "--offline", "--data", dir}, 1, "no gantry store in " + dir},
+		{[]string{"token", "-h"}, 0, "usage: gantry token"},
 		{[]string{"status", "--data", dir}, 2, "no API token: pass --token, set GANTRY_TOKEN"},
 		{[]string{"status", "--token", "t", "--server", "ftp://x"}, 2, "--server:"},
 		{[]string{"status", "-h"}, 0, "-server"},
@@ -343,6 +359,23 @@ func TestCLIAgainstFakeServer(t *testing.T) {
 			wantBody: "inbound_port: 80\nbackend: b\ncreated_at: 2026-01-01T00:00:00Z\n"},
 		{name: "export is YAML by default", routes: map[string]string{"GET /v1/config": "lbs: []\n"},
 			args: []string{"export", "--data", dir}, want: []string{"lbs: []\n"}, wantPath: "GET /v1/config?format=yaml"},
+		{name: "token list", routes: map[string]string{"GET /v1/tokens": `{"tokens": [{"id": "3f2a9c0d1e2b", "name": "admin", "role": "admin", "created_at": "2026-01-02T03:04:05Z"}], "total_count": 1}`},
+			args: []string{"token", "list", "--data", dir}, want: []string{"ID            NAME   ROLE   CREATED\n3f2a9c0d1e2b  admin  admin  2026-01-02T03:04:05Z\n"}},
+		{name: "token create prints the secret once", routes: map[string]string{
+			"POST /v1/tokens": `201 {"id": "77aa00bb11cc", "name": "ci", "role": "editor", "created_at": "2026-01-02T03:04:05Z", "secret": "gty_s3cret"}`},
+			args:     []string{"token", "create", "ci", "--role", "editor", "--data", dir},
+			want:     []string{"77aa00bb11cc  ci    editor  2026-01-02T03:04:05Z\n", "\nsecret: gty_s3cret\nThis secret will not be shown again: store it now.\n"},
+			wantPath: "POST /v1/tokens", wantBody: `{"name":"ci","role":"editor"}`},
+		{name: "token create as json", routes: map[string]string{
+			"POST /v1/tokens": `201 {"id": "77aa00bb11cc", "name": "ci", "role": "viewer", "created_at": "2026-01-02T03:04:05Z", "secret": "gty_s3cret"}`},
+			args: []string{"token", "create", "ci", "--role", "viewer", "-o", "json", "--data", dir},
+			want: []string{`"secret": "gty_s3cret"`, "will not be shown again"}},
+		{name: "token revoke", routes: map[string]string{"DELETE /v1/tokens/77aa00bb11cc": `204 `},
+			args: []string{"token", "revoke", "77aa00bb11cc", "--data", dir}, want: []string{"token 77aa00bb11cc revoked\n"}},
+		{name: "token revoke of the last admin", routes: map[string]string{"DELETE /v1/tokens/3f2a9c0d1e2b": `409 {"type":"about:blank","title":"conflict","status":409,"detail":"control: the last admin token cannot be revoked: token 3f2a9c0d1e2b (\"admin\") is the only admin token; create another admin token first"}`},
+			args: []string{"token", "revoke", "3f2a9c0d1e2b", "--data", dir}, code: 1, want: []string{"gantry: conflict (409): control: the last admin token cannot be revoked", "create another admin token first"}},
+		{name: "token list as an editor", routes: map[string]string{"GET /v1/tokens": `403 {"type":"about:blank","title":"forbidden","status":403,"detail":"only an admin token may manage tokens"}`},
+			args: []string{"token", "list", "--data", dir}, code: 1, want: []string{"gantry: forbidden (403): only an admin token may manage tokens\n"}},
 		{name: "the server from the environment", routes: map[string]string{"GET /v1/status": `{"stored_revision": 1}`},
 			args: []string{"status", "--data", dir, "-o", "yaml"}, env: map[string]string{"GANTRY_SERVER": "SELF"}, want: []string{"stored_revision: 1\n"}},
 	}

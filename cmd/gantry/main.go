@@ -46,6 +46,11 @@ Drive a running gantry serve (see docs/cli.md):
   gantry txn begin|get|commit|abort [ID]
                             stage several writes (--txn ID) and commit them as one revision
   gantry status             stored revision and the revision traffic uses
+  gantry token list|create|revoke [NAME|ID] [--role admin|editor|viewer]
+                            API tokens (admin tokens only); create prints the
+                            secret once. token create NAME --role admin
+                            --offline [--data DIR] writes into the store of a
+                            stopped server, to recover a lost admin token
 
   Writes take --dry-run, --wait (until traffic uses it), --txn ID and --if-match REV.
   Commands that print objects take -o table|json|yaml (export: yaml or json).
@@ -100,6 +105,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdTxn(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gantry", version)
 		return 0

@@ -155,7 +155,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.problem(w, r, http.StatusNotFound, "not found", err.Error(), nil)
 	case errors.Is(err, control.ErrPrecondition):
 		s.problem(w, r, http.StatusPreconditionFailed, "precondition failed", err.Error(), nil)
-	case errors.Is(err, control.ErrConflict):
+	case errors.Is(err, control.ErrConflict), errors.Is(err, control.ErrLastAdmin):
 		s.problem(w, r, http.StatusConflict, "conflict", err.Error(), nil)
 	case errors.Is(err, control.ErrBusy):
 		w.Header().Set("Retry-After", "1")

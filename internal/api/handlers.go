@@ -33,6 +33,10 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/transactions/{id}", s.commitTxn)
 	m.HandleFunc("DELETE /v1/transactions/{id}", s.abortTxn)
 
+	m.HandleFunc("GET /v1/tokens", s.listTokens)
+	m.HandleFunc("POST /v1/tokens", s.createToken)
+	m.HandleFunc("DELETE /v1/tokens/{id}", s.revokeToken)
+
 	m.HandleFunc("GET /v1/lbs", s.listLBs)
 	m.HandleFunc("GET /v1/lbs/{lb}", s.getLB)
 	m.HandleFunc("PUT /v1/lbs/{lb}", s.putLB(false))

@@ -654,13 +654,13 @@ const seed004 = `{"name": "api-backend", "mode": "http", "balancing_method": "ro
 type payloadStep struct {
 	name         string
 	method, path string
-	auth         string // "" admin, "viewer", or "none"
+	auth         string // "" admin, "viewer", "none", or a saved secret ("{name}")
 	ifMatch      string
 	body         string
 	status       int
 	badBody      bool   // the body must not fit the documented request schema
 	saveETag     string // save the response's revision under this name
-	saveField    string // "name=field": save a top-level string field
+	saveField    string // "name=field.path": save a string field (dots separate the path)
 	check        func(t *testing.T, resp *http.Response, raw []byte, v any)
 }
 
@@ -718,7 +718,7 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.DiscardHandler)
 	ctl := control.New(st, nil, log)
-	admin, _, err := ctl.CreateToken(ctx, "admin", control.RoleAdmin)
+	admin, adminTok, err := ctl.CreateToken(ctx, "admin", control.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -881,9 +881,43 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		{name: "delete lb", method: "DELETE", path: "/v1/lbs/web", status: 204},
 		{name: "rollback", method: "POST", path: "/v1/rollback", body: `{"revision": {fullrev}}`, status: 200},
 		{name: "rolled back", method: "GET", path: "/v1/lbs/web/frontends/main", status: 200, check: wantField("vpn", "routes", "0", "backend")},
+		// Tokens: admin tokens only; the secret is answered once.
+		{name: "list tokens", method: "GET", path: "/v1/tokens", status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("2"), "total_count")(t, resp, raw, v)
+				wantField("admin", "tokens", "0", "name")(t, resp, raw, v)
+				if bytes.Contains(raw, []byte("secret")) || bytes.Contains(raw, []byte(admin)) {
+					t.Errorf("a list shows a secret: %s", raw)
+				}
+			}},
+		{name: "create token", method: "POST", path: "/v1/tokens", body: `{"name": "ci", "role": "editor"}`, status: 201, saveField: "ci=secret",
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField("editor", "role")(t, resp, raw, v)
+				if s, _ := field(v, "secret").(string); !strings.HasPrefix(s, "gty_") {
+					t.Errorf("secret %q", s)
+				}
+			}},
+		{name: "list the new token", method: "GET", path: "/v1/tokens", status: 200, saveField: "ciid=tokens.2.id", check: wantField("ci", "tokens", "2", "name")},
+		{name: "bad token name", method: "POST", path: "/v1/tokens", body: `{"name": "a b", "role": "editor"}`, badBody: true, status: 422, check: wantProblemField("name")},
+		{name: "taken token name", method: "POST", path: "/v1/tokens", body: `{"name": "ci", "role": "viewer"}`, status: 422, check: wantProblemField("name")},
+		{name: "unknown role", method: "POST", path: "/v1/tokens", body: `{"name": "ops", "role": "root"}`, badBody: true, status: 422, check: wantProblemField("role")},
+		{name: "the new token works", method: "GET", path: "/v1/status", auth: "{ci}", status: 200},
+		{name: "editor lists tokens", method: "GET", path: "/v1/tokens", auth: "{ci}", status: 403},
+		{name: "editor creates a token", method: "POST", path: "/v1/tokens", auth: "{ci}", body: `{"name": "root", "role": "admin"}`, status: 403},
+		{name: "viewer lists tokens", method: "GET", path: "/v1/tokens", auth: "viewer", status: 403},
+		{name: "viewer revokes a token", method: "DELETE", path: "/v1/tokens/{ciid}", auth: "viewer", status: 403},
+		{name: "revoke token", method: "DELETE", path: "/v1/tokens/{ciid}", status: 204},
+		{name: "a revoked token is refused", method: "GET", path: "/v1/tokens", auth: "{ci}", status: 401},
+		{name: "revoke an unknown token", method: "DELETE", path: "/v1/tokens/{ciid}", status: 404},
+		{name: "revoke the last admin", method: "DELETE", path: "/v1/tokens/{adminid}", status: 409,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				if d, _ := field(v, "detail").(string); !strings.Contains(d, "only admin token") {
+					t.Errorf("detail %q does not say why", d)
+				}
+			}},
 	}
 
-	vars := map[string]string{}
+	vars := map[string]string{"adminid": adminTok.ID}
 	exercised := map[string]bool{}
 	for _, step := range steps {
 		ok := t.Run(step.name, func(t *testing.T) {
@@ -923,6 +957,9 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 				req.Header.Set("Authorization", "Bearer "+admin)
 			case "viewer":
 				req.Header.Set("X-Auth-Token", viewer) // Scaleway's header
+			case "none":
+			default: // a saved secret, "{name}"
+				req.Header.Set("Authorization", "Bearer "+r.Replace(step.auth))
 			}
 			if step.ifMatch != "" {
 				req.Header.Set("If-Match", step.ifMatch)
@@ -950,7 +987,7 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 				name, f, _ := strings.Cut(step.saveField, "=")
 				if f == "" {
 					vars[name] = string(raw)
-				} else if s, ok := field(v, f).(string); ok {
+				} else if s, ok := field(v, strings.Split(f, ".")...).(string); ok {
 					vars[name] = s
 				} else {
 					t.Fatalf("no string field %q to save", f)

@@ -43,7 +43,7 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	st, err := bolt.Open(filepath.Join(o.DataDir, "gantry.db"), bolt.Options{KeepRevisions: 10000})
+	st, err := bolt.Open(filepath.Join(o.DataDir, storeFile), bolt.Options{KeepRevisions: keepRevisions})
 	if err != nil {
 		return err
 	}

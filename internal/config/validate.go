@@ -392,7 +392,7 @@ func (v *validator) healthCheck(hp string, hc *HealthCheck) {
 }
 
 func (v *validator) name(path, s string) {
-	if err := validName(s); err != nil {
+	if err := ValidName(s); err != nil {
 		v.add(path, "%q: %v", s, err)
 	}
 }
@@ -409,9 +409,9 @@ func (v *validator) nonNegative(path string, n int64) {
 	}
 }
 
-// validName accepts 1-63 of [A-Za-z0-9._-], starting with a letter or digit:
-// names appear in URLs, metrics labels and logs.
-func validName(s string) error {
+// ValidName accepts 1-63 of [A-Za-z0-9._-], starting with a letter or
+// digit: names appear in URLs, store keys, metrics labels and logs.
+func ValidName(s string) error {
 	if s == "" {
 		return errors.New("required")
 	}

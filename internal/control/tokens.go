@@ -9,8 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/store"
 )
 
@@ -26,6 +29,10 @@ const (
 
 // ErrUnauthorized: no such token, or it was revoked.
 var ErrUnauthorized = errors.New("control: invalid token")
+
+// ErrLastAdmin: revoking the token would leave no admin token, and with it
+// nobody who could make one through the API (409).
+var ErrLastAdmin = errors.New("control: the last admin token cannot be revoked")
 
 const tokenPrefix = "auth/tokens/"
 
@@ -55,12 +62,18 @@ func (c *Control) CreateToken(ctx context.Context, name string, role Role) (stri
 	return secret, t, err
 }
 
-// AddToken stores the hash of a secret made by NewTokenSecret.
+// AddToken stores the hash of a secret made by NewTokenSecret. The name
+// must be a valid name (as config names: 1-63 of [A-Za-z0-9._-], starting
+// with a letter or digit) and unique among tokens; otherwise the error wraps
+// ErrInvalid and a *config.FieldError naming the field.
 func (c *Control) AddToken(ctx context.Context, secret, name string, role Role) (Token, error) {
+	if err := config.ValidName(name); err != nil {
+		return Token{}, fmt.Errorf("%w: %w", ErrInvalid, &config.FieldError{Path: "name", Msg: fmt.Sprintf("%q: %v", name, err)})
+	}
 	switch role {
 	case RoleAdmin, RoleEditor, RoleViewer:
 	default:
-		return Token{}, fmt.Errorf("%w: role %q is not one of admin, editor, viewer", ErrInvalid, role)
+		return Token{}, fmt.Errorf("%w: %w", ErrInvalid, &config.FieldError{Path: "role", Msg: fmt.Sprintf("%q is not one of admin, editor, viewer", role)})
 	}
 	key := tokenKey(secret)
 	t := Token{ID: key[len(tokenPrefix) : len(tokenPrefix)+12], Name: name, Role: role, Created: c.now().UTC()}
@@ -68,10 +81,21 @@ func (c *Control) AddToken(ctx context.Context, secret, name string, role Role) 
 	if err != nil {
 		return Token{}, err
 	}
-	for {
-		rev, err := c.st.Revision(ctx)
+	for range maxRetries {
+		// The names are read at the base of the commit, so two creations
+		// racing on one name cannot both pass: the second one's base is
+		// stale, it retries and sees the first.
+		toks, rev, err := c.tokensAt(ctx)
 		if err != nil {
 			return Token{}, err
+		}
+		for _, o := range toks {
+			if o.Name == name {
+				return Token{}, fmt.Errorf("%w: %w", ErrInvalid, &config.FieldError{Path: "name", Msg: fmt.Sprintf("a token named %q exists already (id %s)", name, o.ID)})
+			}
+			if o.ID == t.ID {
+				return Token{}, fmt.Errorf("control: token ID %s is taken; make a new secret", t.ID)
+			}
 		}
 		_, err = c.st.Commit(ctx, rev, []store.Op{{Key: key, Value: val}}, store.Meta{Author: "gantry", Message: "token " + name + " created"})
 		if errors.Is(err, store.ErrConflict) {
@@ -82,6 +106,48 @@ func (c *Control) AddToken(ctx context.Context, secret, name string, role Role) 
 		}
 		return t, nil
 	}
+	return Token{}, ErrBusy
+}
+
+// RevokeToken deletes the token with this ID: from the commit on, its
+// secret authenticates nothing. It fails with ErrNotFound if no token has
+// the ID, and with ErrLastAdmin if it is the only admin token left.
+func (c *Control) RevokeToken(ctx context.Context, id string) error {
+	for range maxRetries {
+		kvs, rev, err := c.st.Range(ctx, tokenPrefix, 0)
+		if err != nil {
+			return err
+		}
+		var victim *Token
+		var key string
+		admins := 0
+		for _, kv := range kvs {
+			t, err := decodeToken(kv.Value)
+			if err != nil {
+				return err
+			}
+			if t.Role == RoleAdmin {
+				admins++
+			}
+			if t.ID == id {
+				victim, key = &t, kv.Key
+			}
+		}
+		if victim == nil {
+			return fmt.Errorf("token %q: %w", id, ErrNotFound)
+		}
+		// Counted at the base of the commit: two admins revoking each
+		// other at once cannot both win and leave none.
+		if victim.Role == RoleAdmin && admins == 1 {
+			return fmt.Errorf("%w: token %s (%q) is the only admin token; create another admin token first", ErrLastAdmin, id, victim.Name)
+		}
+		_, err = c.st.Commit(ctx, rev, []store.Op{{Key: key, Delete: true}}, store.Meta{Author: "gantry", Message: "token " + victim.Name + " revoked"})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		return err
+	}
+	return ErrBusy
 }
 
 // Authenticate returns the token whose secret this is.
@@ -93,28 +159,47 @@ func (c *Control) Authenticate(ctx context.Context, secret string) (Token, error
 	if err != nil {
 		return Token{}, err
 	}
-	var t Token
-	if err := json.Unmarshal(kv.Value, &t); err != nil {
-		return Token{}, fmt.Errorf("control: decoding token: %w", err)
-	}
-	return t, nil
+	return decodeToken(kv.Value)
 }
 
-// Tokens lists every token (without secrets).
+// Tokens lists every token (without secrets), oldest first.
 func (c *Control) Tokens(ctx context.Context) ([]Token, error) {
-	kvs, _, err := c.st.Range(ctx, tokenPrefix, 0)
+	toks, _, err := c.tokensAt(ctx)
+	return toks, err
+}
+
+// tokensAt lists every token at the head, oldest first, and the head
+// revision it read them at.
+func (c *Control) tokensAt(ctx context.Context) ([]Token, uint64, error) {
+	kvs, rev, err := c.st.Range(ctx, tokenPrefix, 0)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]Token, 0, len(kvs))
 	for _, kv := range kvs {
-		var t Token
-		if err := json.Unmarshal(kv.Value, &t); err != nil {
-			return nil, fmt.Errorf("control: decoding token: %w", err)
+		t, err := decodeToken(kv.Value)
+		if err != nil {
+			return nil, 0, err
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	// The store orders by key, a hash: order by age (then name) instead,
+	// so a list reads the same every time.
+	slices.SortStableFunc(out, func(a, b Token) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out, rev, nil
+}
+
+func decodeToken(raw []byte) (Token, error) {
+	var t Token
+	if err := json.Unmarshal(raw, &t); err != nil {
+		return Token{}, fmt.Errorf("control: decoding token: %w", err)
+	}
+	return t, nil
 }
 
 // NewTokenSecret returns a fresh random token secret.
