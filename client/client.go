@@ -122,6 +122,10 @@ func OrderBy(order string) CallOption { return func(c *call) { c.q.Set("order_by
 // NameContains keeps the objects of a list whose name contains s. For lists.
 func NameContains(s string) CallOption { return func(c *call) { c.q.Set("name", s) } }
 
+// ReleaseIP makes DeleteLB delete the IPs of the load balancer that no
+// other one binds. For DeleteLB.
+func ReleaseIP() CallOption { return func(c *call) { c.q.Set("release_ip", "true") } }
+
 // Message sets the history message of a commit. For CommitTxn.
 func Message(msg string) CallOption { return func(c *call) { c.q.Set("message", msg) } }
 

@@ -112,8 +112,43 @@ func (c *Client) PatchLB(ctx context.Context, name string, patch any, opts ...Ca
 }
 
 // DeleteLB deletes load balancer name with its frontends and backends.
+// Its IPs are kept unless ReleaseIP is given.
 func (c *Client) DeleteLB(ctx context.Context, name string, opts ...CallOption) (*Result, error) {
 	return c.del(ctx, lbPath(name), opts)
+}
+
+func ipPath(addr string) string { return "/v1/ips/" + url.PathEscape(addr) }
+
+// ListIPs lists IPs; a list's name filter matches addresses. Options as
+// ListLBs.
+func (c *Client) ListIPs(ctx context.Context, opts ...CallOption) (*IPList, uint64, error) {
+	var out IPList
+	rev, err := get(ctx, c, "/v1/ips", opts, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
+// GetIP reads the IP of address addr. Options: AtRevision.
+func (c *Client) GetIP(ctx context.Context, addr string, opts ...CallOption) (*IP, uint64, error) {
+	var out IP
+	rev, err := get(ctx, c, ipPath(addr), opts, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
+// PutIP creates or replaces the IP of address addr.
+func (c *Client) PutIP(ctx context.Context, addr string, in IPInput, opts ...CallOption) (*IP, *Result, error) {
+	return write[IP](ctx, c, http.MethodPut, ipPath(addr), in, opts)
+}
+
+// DeleteIP deletes the IP of address addr; it fails (422) while a load
+// balancer binds it.
+func (c *Client) DeleteIP(ctx context.Context, addr string, opts ...CallOption) (*Result, error) {
+	return c.del(ctx, ipPath(addr), opts)
 }
 
 // ListFrontends lists the frontends of lb. Options as ListLBs.

@@ -55,6 +55,32 @@ type LBList struct {
 	TotalCount int `json:"total_count"`
 }
 
+// IPInput is the body of PUT /v1/ips/{address}.
+type IPInput struct {
+	// Address, if given, must equal the address in the path.
+	Address string   `json:"address,omitempty"`
+	Reverse string   `json:"reverse,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
+}
+
+// IP is an address load balancers may bind, as the API shows it. Tags is
+// never nil; LB is the load balancer that binds it, or nil.
+type IP struct {
+	Address   string    `json:"address"`
+	Reverse   string    `json:"reverse"`
+	Tags      []string  `json:"tags"`
+	LB        *string   `json:"lb"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// IPList is one page of GET /v1/ips.
+type IPList struct {
+	IPs []IP `json:"ips"`
+	// TotalCount counts every match, not only this page.
+	TotalCount int `json:"total_count"`
+}
+
 // HeaderMatch requires a request header. An empty Value means "present".
 type HeaderMatch struct {
 	Name   string `json:"name"`

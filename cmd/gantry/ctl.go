@@ -131,6 +131,7 @@ func (g *ctlFlags) client() (*client.Client, error) {
 // writeFlags are the flags of every write.
 type writeFlags struct {
 	dryRun, wait bool
+	releaseIP    bool // lb delete only
 	txn          string
 	ifMatch      uint64
 	hasIfMatch   bool
@@ -156,6 +157,9 @@ func (w *writeFlags) options() []client.CallOption {
 	}
 	if w.hasIfMatch {
 		o = append(o, client.IfMatch(w.ifMatch))
+	}
+	if w.releaseIP {
+		o = append(o, client.ReleaseIP())
 	}
 	return o
 }
@@ -270,8 +274,8 @@ func decodeBody(js []byte, file string, in any) error {
 		return fmt.Errorf("%s: is empty or not an object", file)
 	}
 	// Fields the API shows but does not take are dropped, so the output of
-	// `get -o yaml`, edited, can be put back.
-	for _, k := range []string{"created_at", "updated_at", "status", "frontend_count", "backend_count"} {
+	// `get -o yaml`, edited, can be put back ("lb" is the LB binding an IP).
+	for _, k := range []string{"created_at", "updated_at", "status", "frontend_count", "backend_count", "lb"} {
 		delete(m, k)
 	}
 	js, _ = json.Marshal(m)
@@ -336,7 +340,7 @@ func listAll[T any](ctx context.Context, page func(ctx context.Context, opts ...
 // its frontend (empty when not needed).
 type scope struct{ lb, frontend string }
 
-// resource is what the lb, frontend, backend and route commands share: T
+// resource is what the lb, ip, frontend, backend and route commands share: T
 // is the object as shown, In the body of a put.
 type resource[T, In any] struct {
 	kind       string // "lb", "frontend", "backend", "route"
@@ -348,6 +352,7 @@ type resource[T, In any] struct {
 	del        func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error)
 	name       func(in *In) *string
 	needF      bool // put needs -f (an empty body makes no sense)
+	releasable bool // delete takes --release-ip (lb)
 	header     []string
 	row        func(T) []string
 }
@@ -384,6 +389,9 @@ func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, s
 		w.register(fs)
 	case "delete":
 		w.register(fs)
+		if r.releasable {
+			fs.BoolVar(&w.releaseIP, "release-ip", false, "also delete the IPs no other load balancer binds (default: keep them)")
+		}
 	default:
 		fmt.Fprintf(stderr, "gantry %s: unknown verb %q (want list, get, put or delete)\n", r.kind, verb)
 		return 2
@@ -531,9 +539,38 @@ func lbResource() resource[client.LB, client.LBInput] {
 		del: func(ctx context.Context, c *client.Client, _ scope, name string, opts ...client.CallOption) (*client.Result, error) {
 			return c.DeleteLB(ctx, name, opts...)
 		},
-		name:   func(in *client.LBInput) *string { return &in.Name },
-		header: []string{"NAME", "IPS", "FRONTENDS", "BACKENDS", "STATUS", "DESCRIPTION"},
-		row:    lbRow,
+		name:       func(in *client.LBInput) *string { return &in.Name },
+		releasable: true,
+		header:     []string{"NAME", "IPS", "FRONTENDS", "BACKENDS", "STATUS", "DESCRIPTION"},
+		row:        lbRow,
+	}
+}
+
+// ipResource is the ip command's view of the API: objects named by their
+// address.
+func ipResource() resource[client.IP, client.IPInput] {
+	return resource[client.IP, client.IPInput]{
+		kind: "ip",
+		list: func(ctx context.Context, c *client.Client, _ scope, opts ...client.CallOption) ([]client.IP, int, error) {
+			l, _, err := c.ListIPs(ctx, opts...)
+			if err != nil {
+				return nil, 0, err
+			}
+			return l.IPs, l.TotalCount, nil
+		},
+		get: func(ctx context.Context, c *client.Client, _ scope, addr string, opts ...client.CallOption) (*client.IP, error) {
+			ip, _, err := c.GetIP(ctx, addr, opts...)
+			return ip, err
+		},
+		put: func(ctx context.Context, c *client.Client, _ scope, addr string, in client.IPInput, opts ...client.CallOption) (*client.IP, *client.Result, error) {
+			return c.PutIP(ctx, addr, in, opts...)
+		},
+		del: func(ctx context.Context, c *client.Client, _ scope, addr string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteIP(ctx, addr, opts...)
+		},
+		name:   func(in *client.IPInput) *string { return &in.Address },
+		header: []string{"ADDRESS", "REVERSE", "LB", "TAGS"},
+		row:    ipRow,
 	}
 }
 

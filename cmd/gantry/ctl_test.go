@@ -33,6 +33,13 @@ func TestTables(t *testing.T) {
 			"NAME                IPS            FRONTENDS  BACKENDS  STATUS  DESCRIPTION\n" +
 			"web                 127.0.0.1,::1  1          3         ready   public web\n" +
 			"internal-long-name  *              0          0         ready   -\n"},
+		{name: "ips", header: ipResource().header, rows: [][]string{
+			ipRow(client.IP{Address: "127.0.0.1", Reverse: "web.example.com", Tags: []string{"prod", "edge"}, LB: ptr("web")}),
+			ipRow(client.IP{Address: "::1", Tags: []string{}}),
+		}, want: "" +
+			"ADDRESS    REVERSE          LB   TAGS\n" +
+			"127.0.0.1  web.example.com  web  prod,edge\n" +
+			"::1        -                -    -\n"},
 		{name: "frontends", header: frontendResource().header, rows: [][]string{
 			frontendRow(client.Frontend{Name: "main", InboundPort: 80, Protocol: "http", Backend: "api", Routes: []client.Route{
 				{Match: &client.RouteMatch{HostHeader: "vpn.example.com"}, Backend: "vpn"},
@@ -325,6 +332,14 @@ func TestCLIAgainstFakeServer(t *testing.T) {
 			args: []string{"route", "put", "--lb", "web", "--frontend", "main", "-f", route, "--data", dir},
 			want: []string{`route "vpn" saved (revision 7)`}, wantPath: "PUT /v1/lbs/web/frontends/main/routes/vpn",
 			wantBody: `{"name":"vpn","backend":"vpn","match":{"host_header":"vpn.example.com"},"index":0}`},
+		{name: "ip put", routes: map[string]string{"PUT /v1/ips/10.0.0.1": `{"address": "10.0.0.1", "reverse": "", "tags": [], "lb": null}`},
+			args: []string{"ip", "put", "10.0.0.1", "--data", dir},
+			want: []string{`ip "10.0.0.1" saved (revision 7)`}, wantPath: "PUT /v1/ips/10.0.0.1", wantBody: `{}`},
+		{name: "ip list", routes: map[string]string{"GET /v1/ips": `{"ips": [{"address": "10.0.0.1", "reverse": "a.example.com", "tags": [], "lb": "web"}], "total_count": 1}`},
+			args: []string{"ip", "list", "--data", dir}, want: []string{"10.0.0.1  a.example.com  web  -\n"}, wantPath: "GET /v1/ips?page=1&page_size=100"},
+		{name: "lb delete releasing its ip", routes: map[string]string{"DELETE /v1/lbs/web": `204 `},
+			args: []string{"lb", "delete", "web", "--release-ip", "--data", dir},
+			want: []string{`lb "web" deleted (revision 7)`}, wantPath: "DELETE /v1/lbs/web?release_ip=true"},
 		{name: "route delete", routes: map[string]string{"DELETE /v1/lbs/web/frontends/main/routes/vpn": `204 `},
 			args: []string{"route", "delete", "vpn", "--lb", "web", "--frontend", "main", "--data", dir},
 			want: []string{`route "vpn" deleted (revision 7)`}},
@@ -471,3 +486,5 @@ func TestIfMatchZeroIsSent(t *testing.T) {
 		t.Fatalf("--if-match 0 was dropped: %+v", w)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

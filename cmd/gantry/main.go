@@ -32,12 +32,13 @@ Usage:
   gantry version            print the version
 
 Drive a running gantry serve (see docs/cli.md):
-  gantry lb list|get|put|delete [NAME] [-f FILE]
+  gantry lb list|get|put|delete [NAME] [-f FILE] [--release-ip]
+  gantry ip list|get|put|delete [ADDRESS] [-f FILE]
   gantry frontend list|get|put|delete [NAME] [--lb LB] [-f FILE]
   gantry backend list|get|put|delete [NAME] [--lb LB] [-f FILE]
   gantry route list|get|put|delete [NAME] [--lb LB] [--frontend FE] [-f FILE]
-                            load balancers, their frontends and backends, and
-                            the named routes of a frontend; put creates or
+                            load balancers, their IPs, frontends and backends,
+                            and the named routes of a frontend; put creates or
                             replaces from a JSON or YAML body
   gantry apply -f FILE      replace the whole config (YAML or JSON); --dry-run prints the diff
   gantry export             print the whole config as YAML (-o json for JSON)
@@ -87,6 +88,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "lb":
 		return runResource(lbResource(), args[1:], stdin, stdout, stderr)
+	case "ip":
+		return runResource(ipResource(), args[1:], stdin, stdout, stderr)
 	case "frontend":
 		return runResource(frontendResource(), args[1:], stdin, stdout, stderr)
 	case "backend":

@@ -174,6 +174,14 @@ func lbRow(lb client.LB) []string {
 	return []string{lb.Name, ips, strconv.Itoa(lb.FrontendCount), strconv.Itoa(lb.BackendCount), dash(lb.Status), dash(lb.Description)}
 }
 
+func ipRow(ip client.IP) []string {
+	lb := "-" // kept, bound by no load balancer
+	if ip.LB != nil {
+		lb = *ip.LB
+	}
+	return []string{ip.Address, dash(ip.Reverse), lb, dash(strings.Join(ip.Tags, ","))}
+}
+
 func frontendRow(f client.Frontend) []string {
 	port := strconv.Itoa(f.InboundPort)
 	routes := make([]string, len(f.Routes))

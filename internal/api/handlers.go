@@ -44,6 +44,11 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /v1/lbs/{lb}", s.deleteLB)
 	m.HandleFunc("GET /v1/lbs/{lb}/stats", s.getStats)
 
+	m.HandleFunc("GET /v1/ips", s.listIPs)
+	m.HandleFunc("GET /v1/ips/{address}", s.getIP)
+	m.HandleFunc("PUT /v1/ips/{address}", s.putIP)
+	m.HandleFunc("DELETE /v1/ips/{address}", s.deleteIP)
+
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends", s.listFrontends)
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{name}", s.getFrontend)
 	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{name}", s.putFrontend(false))
@@ -473,7 +478,12 @@ func reqWithBody(r *http.Request, raw []byte) *http.Request {
 }
 
 func (s *Server) deleteLB(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteLB(r.PathValue("lb")))
+	release, err := boolParam(r, "release_ip")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req, err := s.writeRequest(r, control.DeleteLB(r.PathValue("lb"), release))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -771,6 +771,26 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 			}},
 		{name: "get lb", method: "GET", path: "/v1/lbs/web", status: 200, check: wantField("public web", "description")},
 		{name: "patch lb", method: "PATCH", path: "/v1/lbs/web", body: `{"ips": ["127.0.0.1"]}`, status: 200, check: wantField([]any{"127.0.0.1"}, "ips")},
+		// IPs: PATCHing ips above created the IP object of 127.0.0.1.
+		{name: "list ips", method: "GET", path: "/v1/ips?order_by=name_asc", status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("1"), "total_count")(t, resp, raw, v)
+				wantField("web", "ips", "0", "lb")(t, resp, raw, v)
+			}},
+		{name: "put ip", method: "PUT", path: "/v1/ips/127.0.0.1", body: `{"reverse": "web.example.com", "tags": ["prod"]}`, status: 200,
+			check: wantField("web.example.com", "reverse")},
+		{name: "put new ip", method: "PUT", path: "/v1/ips/::1", body: `{}`, status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				if l := resp.Header.Get("Location"); l != "/v1/ips/::1" {
+					t.Errorf("Location %q", l)
+				}
+			}},
+		{name: "get ip", method: "GET", path: "/v1/ips/::1", status: 200, check: wantField(nil, "lb")},
+		{name: "bad ip is 422", method: "PUT", path: "/v1/ips/nope", body: `{}`, status: 422, check: wantProblemField("ips[nope].address")},
+		{name: "address differs", method: "PUT", path: "/v1/ips/::1", body: `{"address": "::2"}`, status: 400, check: wantProblemField("address")},
+		{name: "delete bound ip is 422", method: "DELETE", path: "/v1/ips/127.0.0.1", status: 422, check: wantProblemField("lbs[web].ips[0]")},
+		{name: "delete ip", method: "DELETE", path: "/v1/ips/::1", status: 204},
+		{name: "deleted ip", method: "GET", path: "/v1/ips/::1", status: 404},
 		{name: "stored, not applied", method: "PATCH", path: "/v1/lbs/web?wait=applied", body: `{"tags": ["prod", "edge"]}`, status: 202,
 			check: wantField("port 80 is in use", "apply_error")},
 		{name: "list lbs", method: "GET", path: "/v1/lbs?page=1&page_size=10&order_by=name_asc&name=we", status: 200, check: wantField(json.Number("1"), "total_count")},
@@ -879,8 +899,12 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		{name: "delete backend", method: "DELETE", path: "/v1/lbs/web/backends/dev", status: 204},
 		{name: "delete lb dry run", method: "DELETE", path: "/v1/lbs/web?dry_run=true", status: 200, check: wantField(true, "dry_run")},
 		{name: "delete lb", method: "DELETE", path: "/v1/lbs/web", status: 204},
+		{name: "ip kept", method: "GET", path: "/v1/ips/127.0.0.1", status: 200, check: wantField(nil, "lb")},
 		{name: "rollback", method: "POST", path: "/v1/rollback", body: `{"revision": {fullrev}}`, status: 200},
 		{name: "rolled back", method: "GET", path: "/v1/lbs/web/frontends/main", status: 200, check: wantField("vpn", "routes", "0", "backend")},
+		{name: "delete lb releasing its ip", method: "DELETE", path: "/v1/lbs/web?release_ip=true", status: 204},
+		{name: "released ip", method: "GET", path: "/v1/ips/127.0.0.1", status: 404},
+		{name: "bad release_ip", method: "DELETE", path: "/v1/lbs/web?release_ip=maybe", status: 400, check: wantProblemField("release_ip")},
 		// Tokens: admin tokens only; the secret is answered once.
 		{name: "list tokens", method: "GET", path: "/v1/tokens", status: 200,
 			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {

@@ -17,6 +17,13 @@ func (c *Config) Clone() *Config {
 	if c.LBs == nil {
 		out.LBs = nil
 	}
+	if c.IPs != nil {
+		out.IPs = make([]IP, len(c.IPs))
+		for i, ip := range c.IPs {
+			ip.Tags = slices.Clone(ip.Tags)
+			out.IPs[i] = ip
+		}
+	}
 	return out
 }
 

@@ -11,12 +11,27 @@ package config
 
 import (
 	"encoding/json"
+	"net/netip"
 	"time"
 )
 
 // Config is the whole desired state of one gantry node or cluster.
 type Config struct {
 	LBs []LB `json:"lbs"`
+	// IPs are the addresses load balancers may bind, as objects of their
+	// own: deleting an LB keeps its IP unless asked to release it. When IPs
+	// is empty (configs written before IPs were objects), an LB may bind
+	// any address; otherwise every address of an LB must be one of them.
+	IPs []IP `json:"ips,omitempty"`
+}
+
+// IP is an address a load balancer may bind. Addresses are unique.
+type IP struct {
+	// Address is an IPv4 or IPv6 literal, without a zone.
+	Address string `json:"address"`
+	// Reverse is the DNS name the address resolves back to, if any.
+	Reverse string   `json:"reverse,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
 }
 
 // LB is a load balancer: the addresses it binds and its frontends and
@@ -332,6 +347,42 @@ func (c *Config) LB(name string) *LB {
 		}
 	}
 	return nil
+}
+
+// IP returns the IP object of address addr, or nil. Addresses compare in
+// their canonical form, so "::0:1" finds "::1".
+func (c *Config) IP(addr string) *IP {
+	want := CanonicalIP(addr)
+	for i := range c.IPs {
+		if CanonicalIP(c.IPs[i].Address) == want {
+			return &c.IPs[i]
+		}
+	}
+	return nil
+}
+
+// IPUsers returns the names of the LBs that bind address addr.
+func (c *Config) IPUsers(addr string) []string {
+	want := CanonicalIP(addr)
+	var out []string
+	for i := range c.LBs {
+		for _, a := range c.LBs[i].IPs {
+			if CanonicalIP(a) == want {
+				out = append(out, c.LBs[i].Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// CanonicalIP returns the canonical text of an IP literal, or s itself
+// when it is not one (so that invalid addresses still compare as text).
+func CanonicalIP(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.String()
+	}
+	return s
 }
 
 // Backend returns the backend named name, or nil.

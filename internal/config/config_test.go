@@ -54,6 +54,29 @@ func TestRouteNamesAreOptional(t *testing.T) {
 	}
 }
 
+// TestIPObjects: an LB may bind an address of the ips list, and with no
+// list at all any address (configs from before IPs were objects).
+func TestIPObjects(t *testing.T) {
+	c := valid()
+	c.IPs = []IP{{Address: "127.0.0.1", Reverse: "lb.example.com", Tags: []string{"prod"}}, {Address: "::1"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.LBs[0].IPs = []string{"127.0.0.1", "0:0::1"} // compared in canonical form
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if ip := c.IP("0::1"); ip == nil || ip.Address != "::1" {
+		t.Errorf("IP(0::1) = %v, want the ::1 object", ip)
+	}
+	if got := c.IPUsers("::1"); len(got) != 1 || got[0] != "main" {
+		t.Errorf("IPUsers(::1) = %v, want [main]", got)
+	}
+	if got := c.IPUsers("10.9.9.9"); got != nil {
+		t.Errorf("IPUsers(10.9.9.9) = %v, want none", got)
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	c := valid()
 	d := c.WithDefaults()
@@ -138,6 +161,16 @@ func TestValidateNamesTheField(t *testing.T) {
 			`lbs[main].backends[api].sticky_sessions: sticky sessions by cookie is not supported yet`},
 		{"bad lb ip", func(c *Config) { c.LBs[0].IPs = []string{"1.2.3"} },
 			`lbs[main].ips[0]: "1.2.3" is not an IP address`},
+		{"ip not an object", func(c *Config) { c.IPs = []IP{{Address: "10.0.0.9"}} },
+			`lbs[main].ips[0]: no IP object for 127.0.0.1: add it to ips`},
+		{"bad ip address", func(c *Config) { c.IPs = []IP{{Address: "127.0.0.1"}, {Address: "1.2.3"}} },
+			`ips[1.2.3].address: "1.2.3" is not an IP address`},
+		{"leading zero", func(c *Config) { c.IPs = []IP{{Address: "127.0.0.1"}, {Address: "127.0.0.01"}} },
+			`ips[127.0.0.01].address: "127.0.0.01" is not an IP address`},
+		{"duplicate ipv6", func(c *Config) { c.IPs = []IP{{Address: "127.0.0.1"}, {Address: "::1"}, {Address: "0::1"}} },
+			`ips[0::1].address: duplicate address 0::1`},
+		{"bad reverse", func(c *Config) { c.IPs = []IP{{Address: "127.0.0.1", Reverse: "*.example.com"}} },
+			`ips[127.0.0.1].reverse: "*.example.com" is not a DNS name`},
 		{"bad route name", func(c *Config) { c.LBs[0].Frontends[0].Routes[2].Name = "a b" },
 			`lbs[main].frontends[web].routes[2].name: "a b": character ' ' at 1: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
 		{"duplicate route name", func(c *Config) {

@@ -62,6 +62,7 @@ func (v *validator) unsupported(path, what string) {
 }
 
 func (v *validator) config(c *Config) {
+	known := v.ips(c.IPs)
 	lbNames := map[string]bool{}
 	binds := map[string]string{} // "ip|port" -> path of the frontend that binds it
 	for i := range c.LBs {
@@ -72,14 +73,42 @@ func (v *validator) config(c *Config) {
 			v.add(p+".name", "duplicate load balancer name %q", lb.Name)
 		}
 		lbNames[lb.Name] = true
-		v.lb(p, lb, binds)
+		v.lb(p, lb, binds, known)
 	}
 }
 
-func (v *validator) lb(p string, lb *LB, binds map[string]string) {
+// ips checks the IP objects and returns their canonical addresses, or nil
+// when there are none: then an LB may bind any address (configs written
+// before IPs were objects).
+func (v *validator) ips(ips []IP) map[string]bool {
+	if len(ips) == 0 {
+		return nil
+	}
+	known := map[string]bool{}
+	for i := range ips {
+		ip := &ips[i]
+		p := "ips[" + key(ip.Address, i) + "]"
+		a, err := netip.ParseAddr(ip.Address)
+		if err != nil || a.Zone() != "" {
+			v.add(p+".address", "%q is not an IP address", ip.Address)
+			continue
+		}
+		if known[a.String()] {
+			v.add(p+".address", "duplicate address %s", ip.Address)
+		}
+		known[a.String()] = true
+		if ip.Reverse != "" {
+			if err := ValidHostPattern(ip.Reverse); err != nil || strings.HasPrefix(ip.Reverse, "*") || strings.HasPrefix(ip.Reverse, "[") {
+				v.add(p+".reverse", "%q is not a DNS name", ip.Reverse)
+			}
+		}
+	}
+	return known
+}
+
+func (v *validator) lb(p string, lb *LB, binds map[string]string, known map[string]bool) {
 	ips := map[string]bool{}
 	for i, ip := range lb.IPs {
-		ip := ip
 		a, err := netip.ParseAddr(ip)
 		if err != nil || a.Zone() != "" {
 			v.add(fmt.Sprintf("%s.ips[%d]", p, i), "%q is not an IP address", ip)
@@ -89,6 +118,9 @@ func (v *validator) lb(p string, lb *LB, binds map[string]string) {
 			v.add(fmt.Sprintf("%s.ips[%d]", p, i), "duplicate address %s", ip)
 		}
 		ips[a.String()] = true
+		if known != nil && !known[a.String()] {
+			v.add(fmt.Sprintf("%s.ips[%d]", p, i), "no IP object for %s: add it to ips", ip)
+		}
 	}
 	backends := map[string]*Backend{}
 	for i := range lb.Backends {

@@ -8,6 +8,7 @@
 //	config/lbs/<lb>                   the LB's own fields (name, description, tags, ips)
 //	config/lbs/<lb>/frontends/<name>  a frontend, its routes and ACLs inline
 //	config/lbs/<lb>/backends/<name>   a backend
+//	config/ips/<address>              an IP object (address, reverse, tags)
 //
 // Every object is stored in an envelope with its creation and update times.
 // Control is safe for concurrent use: writers race through the store's
@@ -106,6 +107,10 @@ type State struct {
 // LBPath names an LB object, as in State.Meta and Change.Path.
 func LBPath(lb string) string { return "lbs/" + lb }
 
+// IPPath names an IP object. Addresses never contain "/", the separator of
+// path parts.
+func IPPath(addr string) string { return "ips/" + addr }
+
 // FrontendPath names a frontend object.
 func FrontendPath(lb, name string) string { return "lbs/" + lb + "/frontends/" + name }
 
@@ -200,6 +205,8 @@ func decode(kvs []store.KV, rev uint64) (*State, error) {
 	}
 	lbs := map[string]*config.LB{}
 	var order []string
+	ips := map[string]*config.IP{}
+	var ipOrder []string
 	fes, bes := map[string][]item{}, map[string][]item{}
 	names := map[string][]string{} // "fe|lb" and "be|lb" -> object names, in item order
 	for _, kv := range kvs {
@@ -219,6 +226,14 @@ func decode(kvs []store.KV, rev uint64) (*State, error) {
 			}
 			lbs[parts[1]] = lb
 			order = append(order, parts[1])
+		case len(parts) == 2 && parts[0] == "ips":
+			ip := new(config.IP)
+			if err := json.Unmarshal(env.Spec, ip); err != nil {
+				return nil, fmt.Errorf("control: decoding %s: %w", kv.Key, err)
+			}
+			ip.Address = parts[1]
+			ips[parts[1]] = ip
+			ipOrder = append(ipOrder, parts[1])
 		case len(parts) == 4 && parts[0] == "lbs" && parts[2] == "frontends":
 			fes[parts[1]] = append(fes[parts[1]], item{m, env.Spec})
 			names["fe|"+parts[1]] = append(names["fe|"+parts[1]], parts[3])
@@ -241,6 +256,15 @@ func decode(kvs []store.KV, rev uint64) (*State, error) {
 		}
 		return strings.Compare(a, b)
 	})
+	slices.SortStableFunc(ipOrder, func(a, b string) int {
+		if c := byCreation(s.Meta[IPPath(a)], s.Meta[IPPath(b)]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, addr := range ipOrder {
+		s.Config.IPs = append(s.Config.IPs, *ips[addr])
+	}
 	for _, name := range order {
 		lb := lbs[name]
 		lb.Name = name
@@ -280,6 +304,13 @@ func decode(kvs []store.KV, rev uint64) (*State, error) {
 // objects splits a config into its stored objects: path -> spec JSON.
 func objects(cfg *config.Config) (map[string][]byte, error) {
 	out := map[string][]byte{}
+	for _, ip := range cfg.IPs {
+		b, err := json.Marshal(ip)
+		if err != nil {
+			return nil, err
+		}
+		out[IPPath(ip.Address)] = b
+	}
 	for i := range cfg.LBs {
 		lb := cfg.LBs[i]
 		fes, bes := lb.Frontends, lb.Backends

@@ -175,7 +175,7 @@ func TestRollbackAndHistory(t *testing.T) {
 	c.Change(ctx, Request{Mutate: putLB("web"), Author: "alice", Message: "first"})
 	r1, _ := c.Revision(ctx)
 	c.Change(ctx, Request{Mutate: putBackend("web", "api", 9000), Author: "bob"})
-	c.Change(ctx, Request{Mutate: DeleteLB("web")})
+	c.Change(ctx, Request{Mutate: DeleteLB("web", false)})
 	res, err := c.Rollback(ctx, r1, Request{Author: "carol"})
 	if err != nil {
 		t.Fatal(err)

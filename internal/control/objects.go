@@ -2,6 +2,7 @@ package control
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 
 	"github.com/gantry-lb/gantry/internal/config"
@@ -21,7 +22,8 @@ func FindLB(cfg *config.Config, name string) (*config.LB, error) {
 
 // PutLB creates or replaces the LB's own fields; its frontends and backends
 // are kept. edit receives the current LB (nil when new) and returns the new
-// fields.
+// fields. Addresses the LB names that have no IP object yet get one in the
+// same change, so clients that only know LB.ips keep working.
 func PutLB(name string, edit func(cur *config.LB) (config.LB, error)) func(*config.Config) error {
 	return func(cfg *config.Config) error {
 		cur := cfg.LB(name)
@@ -33,24 +35,110 @@ func PutLB(name string, edit func(cur *config.LB) (config.LB, error)) func(*conf
 		if cur == nil {
 			next.Frontends, next.Backends = nil, nil
 			cfg.LBs = append(cfg.LBs, next)
-			return nil
+		} else {
+			next.Frontends, next.Backends = cur.Frontends, cur.Backends
+			*cur = next
 		}
-		next.Frontends, next.Backends = cur.Frontends, cur.Backends
-		*cur = next
+		if len(next.IPs) > 0 {
+			ensureIPs(cfg)
+		}
 		return nil
 	}
 }
 
-// DeleteLB removes an LB with its frontends and backends.
-func DeleteLB(name string) func(*config.Config) error {
+// ensureIPs adds an IP object for every valid address an LB binds that has
+// none. It covers every LB, not only the one written: the first IP object
+// of a config written before IPs were objects turns on the rule that LBs
+// bind only known addresses.
+func ensureIPs(cfg *config.Config) {
+	for i := range cfg.LBs {
+		for _, a := range cfg.LBs[i].IPs {
+			addr, err := netip.ParseAddr(a)
+			if err != nil || addr.Zone() != "" || cfg.IP(a) != nil {
+				continue // validation reports a bad address
+			}
+			cfg.IPs = append(cfg.IPs, config.IP{Address: addr.String()})
+		}
+	}
+}
+
+// DeleteLB removes an LB with its frontends and backends. Its IP objects
+// are kept unless releaseIP, which deletes those no other LB binds.
+func DeleteLB(name string, releaseIP bool) func(*config.Config) error {
 	return func(cfg *config.Config) error {
+		i := slices.IndexFunc(cfg.LBs, func(lb config.LB) bool { return lb.Name == name })
+		if i < 0 {
+			return fmt.Errorf("load balancer %q: %w", name, ErrNotFound)
+		}
+		addrs := cfg.LBs[i].IPs
+		cfg.LBs = slices.Delete(cfg.LBs, i, i+1)
+		if !releaseIP {
+			return nil
+		}
+		for _, a := range addrs {
+			if len(cfg.IPUsers(a)) > 0 {
+				continue
+			}
+			want := config.CanonicalIP(a)
+			cfg.IPs = slices.DeleteFunc(cfg.IPs, func(ip config.IP) bool { return config.CanonicalIP(ip.Address) == want })
+		}
+		return nil
+	}
+}
+
+// FindIP returns the IP object of address addr in cfg, or ErrNotFound.
+func FindIP(cfg *config.Config, addr string) (*config.IP, error) {
+	if ip := cfg.IP(addr); ip != nil {
+		return ip, nil
+	}
+	return nil, fmt.Errorf("IP %q: %w", addr, ErrNotFound)
+}
+
+// PutIP creates or replaces the IP object of address addr. edit receives
+// the current object (nil when new) and returns the new one; a new object
+// is stored under the canonical form of addr when it is an IP literal.
+func PutIP(addr string, edit func(cur *config.IP) (config.IP, error)) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		cur := cfg.IP(addr)
+		next, err := edit(cur)
+		if err != nil {
+			return err
+		}
+		if cur != nil {
+			next.Address = cur.Address
+			*cur = next
+			return nil
+		}
+		next.Address = config.CanonicalIP(addr)
+		cfg.IPs = append(cfg.IPs, next)
+		return nil
+	}
+}
+
+// DeleteIP removes an IP object. An LB that still binds the address makes
+// it fail with that LB's field path: checked here, because removing the
+// last IP object would otherwise turn the rule off.
+func DeleteIP(addr string) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		ip := cfg.IP(addr)
+		if ip == nil {
+			return fmt.Errorf("IP %q: %w", addr, ErrNotFound)
+		}
+		want := config.CanonicalIP(ip.Address)
+		var errs config.Errors
 		for i := range cfg.LBs {
-			if cfg.LBs[i].Name == name {
-				cfg.LBs = append(cfg.LBs[:i], cfg.LBs[i+1:]...)
-				return nil
+			for j, a := range cfg.LBs[i].IPs {
+				if config.CanonicalIP(a) == want {
+					errs = append(errs, &config.FieldError{Path: fmt.Sprintf("lbs[%s].ips[%d]", cfg.LBs[i].Name, j),
+						Msg: fmt.Sprintf("binds %s: remove it from the load balancer first, or delete the load balancer with release_ip", ip.Address)})
+				}
 			}
 		}
-		return fmt.Errorf("load balancer %q: %w", name, ErrNotFound)
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %w", ErrInvalid, errs)
+		}
+		cfg.IPs = slices.DeleteFunc(cfg.IPs, func(x config.IP) bool { return config.CanonicalIP(x.Address) == want })
+		return nil
 	}
 }
 
