@@ -18,9 +18,12 @@ const (
 // Token is an API token as the server lists it: never its secret.
 type Token struct {
 	// ID names the token for revoking (12 hex digits of its hash).
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Project, when set, binds the token to one project: it sees only
+	// that project's load balancers (others answer 404).
+	Project   string    `json:"project,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -31,6 +34,9 @@ type TokenInput struct {
 	Name string `json:"name"`
 	// Role is admin, editor or viewer.
 	Role string `json:"role"`
+	// Project, if given, binds the token to that project (a name like
+	// Name): it sees and changes only the LBs of the project.
+	Project string `json:"project,omitempty"`
 }
 
 // NewToken is the answer to creating a token: the only time its Secret is

@@ -33,6 +33,10 @@ type LBInput struct {
 	Tags        []string `json:"tags,omitempty"`
 	// IPs are the addresses every frontend of the LB binds; empty means all.
 	IPs []string `json:"ips,omitempty"`
+	// Project is the project the LB belongs to. A project token's LBs are
+	// always in its project (it may omit the field); an unscoped token
+	// sets it or leaves the LB in no project.
+	Project string `json:"project,omitempty"`
 }
 
 // LB is a load balancer as the API shows it. Tags and IPs are never nil.
@@ -41,6 +45,7 @@ type LB struct {
 	Description   string    `json:"description"`
 	Tags          []string  `json:"tags"`
 	IPs           []string  `json:"ips"`
+	Project       string    `json:"project,omitempty"`
 	Status        string    `json:"status"`
 	FrontendCount int       `json:"frontend_count"`
 	BackendCount  int       `json:"backend_count"`

@@ -86,11 +86,11 @@ func TestTables(t *testing.T) {
 			"listeners:         127.0.0.1:80, 127.0.0.1:443\n"},
 		{name: "tokens", header: tokenHeader, rows: [][]string{
 			tokenRow(client.Token{ID: "3f2a9c0d1e2b", Name: "admin", Role: client.RoleAdmin, CreatedAt: at}),
-			tokenRow(client.Token{ID: "77aa00bb11cc", Name: "ci-deploy", Role: client.RoleEditor, CreatedAt: at}),
+			tokenRow(client.Token{ID: "77aa00bb11cc", Name: "ci-deploy", Role: client.RoleEditor, Project: "blue", CreatedAt: at}),
 		}, want: "" +
-			"ID            NAME       ROLE    CREATED\n" +
-			"3f2a9c0d1e2b  admin      admin   2026-01-02T03:04:05Z\n" +
-			"77aa00bb11cc  ci-deploy  editor  2026-01-02T03:04:05Z\n"},
+			"ID            NAME       ROLE    PROJECT  CREATED\n" +
+			"3f2a9c0d1e2b  admin      admin   -        2026-01-02T03:04:05Z\n" +
+			"77aa00bb11cc  ci-deploy  editor  blue     2026-01-02T03:04:05Z\n"},
 		{name: "transaction", header: []string{"ID", "VERSION", "CHANGES", "EXPIRES"},
 			rows: [][]string{txnRow(&client.Transaction{ID: "3f2a", Version: 9, Changes: 2, Expires: at})}, want: "" +
 				"ID    VERSION  CHANGES  EXPIRES\n" +
@@ -217,6 +217,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"token", "create"}, 2, "token create takes one NAME"},
 		{[]string{"token", "create", "ci"}, 2, "--role admin|editor|viewer is required"},
 		{[]string{"token", "revoke"}, 2, "token revoke takes one ID"},
+		{[]string{"token", "create", "rescue", "--role", "admin", "--project", "blue", "--offline"}, 2, "--offline makes rescue tokens, bound to no project"},
 		{[]string{"token", "revoke", "--offline", "x"}, 2, "flag provided but not defined: -offline"},
 		{[]string{"token", "create", "rescue", "--role", "admin", "--offline", "--data", dir}, 1, "no gantry store in " + dir},
 		{[]string{"token", "-h"}, 0, "usage: gantry token"},
@@ -375,12 +376,17 @@ func TestCLIAgainstFakeServer(t *testing.T) {
 		{name: "export is YAML by default", routes: map[string]string{"GET /v1/config": "lbs: []\n"},
 			args: []string{"export", "--data", dir}, want: []string{"lbs: []\n"}, wantPath: "GET /v1/config?format=yaml"},
 		{name: "token list", routes: map[string]string{"GET /v1/tokens": `{"tokens": [{"id": "3f2a9c0d1e2b", "name": "admin", "role": "admin", "created_at": "2026-01-02T03:04:05Z"}], "total_count": 1}`},
-			args: []string{"token", "list", "--data", dir}, want: []string{"ID            NAME   ROLE   CREATED\n3f2a9c0d1e2b  admin  admin  2026-01-02T03:04:05Z\n"}},
+			args: []string{"token", "list", "--data", dir}, want: []string{"ID            NAME   ROLE   PROJECT  CREATED\n3f2a9c0d1e2b  admin  admin  -        2026-01-02T03:04:05Z\n"}},
 		{name: "token create prints the secret once", routes: map[string]string{
 			"POST /v1/tokens": `201 {"id": "77aa00bb11cc", "name": "ci", "role": "editor", "created_at": "2026-01-02T03:04:05Z", "secret": "gty_s3cret"}`},
 			args:     []string{"token", "create", "ci", "--role", "editor", "--data", dir},
-			want:     []string{"77aa00bb11cc  ci    editor  2026-01-02T03:04:05Z\n", "\nsecret: gty_s3cret\nThis secret will not be shown again: store it now.\n"},
+			want:     []string{"77aa00bb11cc  ci    editor  -        2026-01-02T03:04:05Z\n", "\nsecret: gty_s3cret\nThis secret will not be shown again: store it now.\n"},
 			wantPath: "POST /v1/tokens", wantBody: `{"name":"ci","role":"editor"}`},
+		{name: "token create in a project", routes: map[string]string{
+			"POST /v1/tokens": `201 {"id": "77aa00bb11cc", "name": "ci", "role": "editor", "project": "blue", "created_at": "2026-01-02T03:04:05Z", "secret": "gty_s3cret"}`},
+			args:     []string{"token", "create", "ci", "--role", "editor", "--project", "blue", "--data", dir},
+			want:     []string{"77aa00bb11cc  ci    editor  blue     2026-01-02T03:04:05Z\n"},
+			wantPath: "POST /v1/tokens", wantBody: `{"name":"ci","role":"editor","project":"blue"}`},
 		{name: "token create as json", routes: map[string]string{
 			"POST /v1/tokens": `201 {"id": "77aa00bb11cc", "name": "ci", "role": "viewer", "created_at": "2026-01-02T03:04:05Z", "secret": "gty_s3cret"}`},
 			args: []string{"token", "create", "ci", "--role", "viewer", "-o", "json", "--data", dir},

@@ -9,13 +9,18 @@ import (
 	"github.com/gantry-lb/gantry/internal/app"
 )
 
-const tokenUsage = "usage: gantry token list | create NAME --role admin|editor|viewer [--offline [--data DIR]] | revoke ID"
+const tokenUsage = "usage: gantry token list | create NAME --role admin|editor|viewer [--project P] [--offline [--data DIR]] | revoke ID"
 
 // tokenHeader is the table header of tokens.
-var tokenHeader = []string{"ID", "NAME", "ROLE", "CREATED"}
+var tokenHeader = []string{"ID", "NAME", "ROLE", "PROJECT", "CREATED"}
 
+// tokenRow shows "-" for a token bound to no project (it sees every one).
 func tokenRow(t client.Token) []string {
-	return []string{t.ID, t.Name, t.Role, timeText(t.CreatedAt)}
+	project := t.Project
+	if project == "" {
+		project = "-"
+	}
+	return []string{t.ID, t.Name, t.Role, project, timeText(t.CreatedAt)}
 }
 
 func cmdToken(args []string, stdout, stderr io.Writer) int {
@@ -27,13 +32,14 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	verb := args[0]
-	var role string
+	var role, project string
 	var offline bool
 	var extra func(fs *flag.FlagSet)
 	switch verb {
 	case "create":
 		extra = func(fs *flag.FlagSet) {
 			fs.StringVar(&role, "role", "", "admin (everything, tokens included), editor (read and write the config) or viewer (read only)")
+			fs.StringVar(&project, "project", "", "bind the token to a project: it sees and changes only that project's load balancers")
 			fs.BoolVar(&offline, "offline", false, "write the token into the store of --data directly, for recovery; only while no gantry serve runs on it")
 		}
 	case "list", "revoke":
@@ -61,6 +67,9 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 			}
 			if role == "" {
 				return usagef("token create: --role admin|editor|viewer is required")
+			}
+			if offline && project != "" {
+				return usagef("token create: --offline makes rescue tokens, bound to no project; drop --project")
 			}
 		case "revoke":
 			if len(pos) != 1 {
@@ -92,7 +101,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 			}
 			return out.print(toks, tokenHeader, rows)
 		case "create":
-			nt, err := c.CreateToken(ctx, client.TokenInput{Name: pos[0], Role: role})
+			nt, err := c.CreateToken(ctx, client.TokenInput{Name: pos[0], Role: role, Project: project})
 			if err != nil {
 				return err
 			}

@@ -212,7 +212,7 @@ func etag(rev uint64) string { return `"` + strconv.FormatUint(rev, 10) + `"` }
 
 // writeRequest reads the write parameters every mutating endpoint takes.
 func (s *Server) writeRequest(r *http.Request, mutate func(*config.Config) error) (control.Request, error) {
-	req := control.Request{Author: author(r), Mutate: mutate, Txn: r.URL.Query().Get("transaction_id")}
+	req := control.Request{Author: author(r), Mutate: mutate, Txn: r.URL.Query().Get("transaction_id"), Project: principalOf(r).Project}
 	if im := r.Header.Get("If-Match"); im != "" && im != "*" {
 		n, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(im, "W/"), `"`), 10, 64)
 		if err != nil {

@@ -32,7 +32,7 @@ type (
 )
 
 func toLBOut(lb *config.LB, m control.ObjectMeta) lbOut {
-	return lbOut{Name: lb.Name, Description: lb.Description, Tags: nonNil(lb.Tags), IPs: nonNil(lb.IPs),
+	return lbOut{Name: lb.Name, Description: lb.Description, Tags: nonNil(lb.Tags), IPs: nonNil(lb.IPs), Project: lb.Project,
 		Status: "ready", FrontendCount: len(lb.Frontends), BackendCount: len(lb.Backends),
 		CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }

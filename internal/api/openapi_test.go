@@ -939,6 +939,34 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 					t.Errorf("detail %q does not say why", d)
 				}
 			}},
+		// Projects: a project token sees only its project's LBs.
+		{name: "create a project token", method: "POST", path: "/v1/tokens", body: `{"name": "blue", "role": "admin", "project": "blue"}`, status: 201, saveField: "blue=secret",
+			check: wantField("blue", "project")},
+		{name: "bad project", method: "POST", path: "/v1/tokens", body: `{"name": "x", "role": "viewer", "project": "no way"}`, badBody: true, status: 422, check: wantProblemField("project")},
+		{name: "lb of another project", method: "PUT", path: "/v1/lbs/green-web", body: `{"project": "green"}`, status: 200, check: wantField("green", "project")},
+		{name: "project token creates an lb", method: "PUT", path: "/v1/lbs/blue-web", auth: "{blue}", body: `{"description": "blue"}`, status: 200, check: wantField("blue", "project")},
+		{name: "project token names another project", method: "PUT", path: "/v1/lbs/blue-api", auth: "{blue}", body: `{"project": "green"}`, status: 400, check: wantProblemField("project")},
+		{name: "project token lists its lbs", method: "GET", path: "/v1/lbs", auth: "{blue}", status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("1"), "total_count")(t, resp, raw, v)
+				wantField("blue-web", "lbs", "0", "name")(t, resp, raw, v)
+			}},
+		{name: "unscoped admin lists both", method: "GET", path: "/v1/lbs", status: 200, check: wantField(json.Number("2"), "total_count")},
+		{name: "another project's lb is 404", method: "GET", path: "/v1/lbs/green-web", auth: "{blue}", status: 404,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				if d, _ := field(v, "detail").(string); d != `load balancer "green-web": control: not found` {
+					t.Errorf("detail %q differs from a missing LB's", d)
+				}
+			}},
+		{name: "under another project's lb is 404", method: "PUT", path: "/v1/lbs/green-web/backends/b", auth: "{blue}",
+			body: `{"forward_protocol": "http", "servers": [{"ip": "10.0.0.1", "port": 80}]}`, status: 404},
+		{name: "project token reads the config", method: "GET", path: "/v1/config", auth: "{blue}", status: 403,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				if d, _ := field(v, "detail").(string); !strings.Contains(d, `bound to project "blue"`) {
+					t.Errorf("detail %q does not say why", d)
+				}
+			}},
+		{name: "project admin lists tokens", method: "GET", path: "/v1/tokens", auth: "{blue}", status: 403},
 	}
 
 	vars := map[string]string{"adminid": adminTok.ID}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/gantry-lb/gantry/client"
@@ -11,17 +12,23 @@ import (
 // answer here carries the config revision as ETag, like a read.
 
 func toToken(t control.Token) client.Token {
-	return client.Token{ID: t.ID, Name: t.Name, Role: string(t.Role), CreatedAt: t.Created}
+	return client.Token{ID: t.ID, Name: t.Name, Role: string(t.Role), Project: t.Project, CreatedAt: t.Created}
 }
 
-// adminOnly answers 403 unless the request's token is an admin token. Only
-// /v1/tokens needs it: it is the one place a token can be made, so an
-// editor can never mint itself an admin token.
+// adminOnly answers 403 unless the request's token is an admin token
+// bound to no project. Only /v1/tokens needs it: it is the one place a
+// token can be made, so an editor or a project token can never mint itself
+// a wider one.
 func (s *Server) adminOnly(w http.ResponseWriter, r *http.Request) bool {
-	if p, ok := r.Context().Value(ctxKey{}).(principal); ok && p.tok.Role == control.RoleAdmin {
+	p, _ := r.Context().Value(ctxKey{}).(principal)
+	if p.tok.ManagesTokens() {
 		return true
 	}
-	s.problem(w, r, http.StatusForbidden, "forbidden", "only an admin token may manage tokens", nil)
+	detail := "only an admin token may manage tokens"
+	if p.tok.Role == control.RoleAdmin {
+		detail = fmt.Sprintf("only an admin token bound to no project may manage tokens; this one is bound to project %q", p.tok.Project)
+	}
+	s.problem(w, r, http.StatusForbidden, "forbidden", detail, nil)
 	return false
 }
 
@@ -55,7 +62,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	secret, t, err := s.ctl.CreateToken(r.Context(), in.Name, control.Role(in.Role))
+	secret, t, err := s.ctl.CreateToken(r.Context(), in.Name, control.Role(in.Role), control.InProject(in.Project))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -65,7 +72,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.log.Info("token created", "id", t.ID, "name", t.Name, "role", t.Role, "by", author(r))
+	s.log.Info("token created", "id", t.ID, "name", t.Name, "role", t.Role, "project", t.Project, "by", author(r))
 	w.Header().Set("Cache-Control", "no-store") // the secret must not sit in a cache
 	reply(w, http.StatusCreated, rev, client.NewToken{Token: toToken(t), Secret: secret})
 }

@@ -28,6 +28,7 @@ func (c *Config) Clone() *Config {
 }
 
 func (lb LB) clone() LB {
+	// Project is a string: the value copy shares nothing.
 	lb.Tags = slices.Clone(lb.Tags)
 	lb.IPs = slices.Clone(lb.IPs)
 	if lb.Frontends != nil {

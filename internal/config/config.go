@@ -40,6 +40,10 @@ type LB struct {
 	Name        string   `json:"name"`
 	Description string   `json:"description,omitempty"`
 	Tags        []string `json:"tags,omitempty"`
+	// Project, when set, is the tenant the LB belongs to: a token bound to
+	// a project sees and changes only the LBs of that project. Empty means
+	// the LB belongs to no project (only unscoped tokens see it).
+	Project string `json:"project,omitempty"`
 	// IPs are the addresses every frontend of this LB binds. Empty means all
 	// addresses of the host (0.0.0.0 and ::).
 	IPs       []string   `json:"ips,omitempty"`

@@ -109,6 +109,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		break_ func(c *Config)
 		want   string // exact error text of one FieldError
 	}{
+		{"bad project", func(c *Config) { c.LBs[0].Project = "-team" },
+			`lbs[main].project: "-team": character '-' at 0: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
 		{"wildcard without domain", func(c *Config) { c.LBs[0].Frontends[0].Routes[1].HostHeader = "*." },
 			`lbs[main].frontends[web].routes[1].host_header: "*.": empty label`},
 		{"star in middle", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].HostHeader = "a.*.com" },

@@ -73,6 +73,9 @@ func (v *validator) config(c *Config) {
 			v.add(p+".name", "duplicate load balancer name %q", lb.Name)
 		}
 		lbNames[lb.Name] = true
+		if lb.Project != "" {
+			v.name(p+".project", lb.Project)
+		}
 		v.lb(p, lb, binds, known)
 	}
 }

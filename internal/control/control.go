@@ -407,6 +407,10 @@ type Request struct {
 	DryRun bool
 	// Author and Message go to the history.
 	Author, Message string
+	// Project, when set, limits the change to the LBs of that project
+	// (the write of a project token): touching another LB fails with
+	// ErrNotFound, as if it did not exist.
+	Project string
 	// Mutate changes a private copy of the config; an error it returns
 	// (ErrNotFound, a *config.FieldError...) aborts the change.
 	Mutate func(cfg *config.Config) error
@@ -438,6 +442,9 @@ func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 		}
 		next := cur.Config.Clone()
 		if err := req.Mutate(next); err != nil {
+			return nil, err
+		}
+		if err := checkProject(cur.Config, next, req.Project); err != nil {
 			return nil, err
 		}
 		res, err := c.commit(ctx, cur, next, req)

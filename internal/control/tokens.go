@@ -22,7 +22,7 @@ type Role string
 
 // Roles.
 const (
-	RoleAdmin  Role = "admin"  // everything, including tokens
+	RoleAdmin  Role = "admin"  // everything, including tokens (when bound to no project)
 	RoleEditor Role = "editor" // read and write the config
 	RoleViewer Role = "viewer" // read only
 )
@@ -40,10 +40,31 @@ const tokenPrefix = "auth/tokens/"
 // itself, only its SHA-256 (a token is 32 random bytes, so a fast hash is
 // enough; there is nothing to brute-force).
 type Token struct {
-	ID      string    `json:"id"` // first 12 hex digits of the hash, for listing and revoking
-	Name    string    `json:"name"`
-	Role    Role      `json:"role"`
+	ID   string `json:"id"` // first 12 hex digits of the hash, for listing and revoking
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+	// Project, when set, binds the token to one project: it sees and
+	// changes only the LBs of that project, and never tokens or
+	// config-wide resources.
+	Project string    `json:"project,omitempty"`
 	Created time.Time `json:"created"`
+}
+
+// Unscoped reports whether the token is bound to no project, so it may
+// reach every object.
+func (t Token) Unscoped() bool { return t.Project == "" }
+
+// ManagesTokens reports whether the token may create, list and revoke
+// tokens: only an admin bound to no project, so a project token can never
+// mint itself a wider one.
+func (t Token) ManagesTokens() bool { return t.Role == RoleAdmin && t.Unscoped() }
+
+// TokenOption sets an optional property of a token being made.
+type TokenOption func(*Token)
+
+// InProject binds the token to a project (empty: to none).
+func InProject(project string) TokenOption {
+	return func(t *Token) { t.Project = project }
 }
 
 func tokenKey(secret string) string {
@@ -53,20 +74,21 @@ func tokenKey(secret string) string {
 
 // CreateToken makes a new token and returns its secret, which is shown
 // once and never stored.
-func (c *Control) CreateToken(ctx context.Context, name string, role Role) (string, Token, error) {
+func (c *Control) CreateToken(ctx context.Context, name string, role Role, opts ...TokenOption) (string, Token, error) {
 	secret, err := NewTokenSecret()
 	if err != nil {
 		return "", Token{}, err
 	}
-	t, err := c.AddToken(ctx, secret, name, role)
+	t, err := c.AddToken(ctx, secret, name, role, opts...)
 	return secret, t, err
 }
 
 // AddToken stores the hash of a secret made by NewTokenSecret. The name
 // must be a valid name (as config names: 1-63 of [A-Za-z0-9._-], starting
 // with a letter or digit) and unique among tokens; otherwise the error wraps
-// ErrInvalid and a *config.FieldError naming the field.
-func (c *Control) AddToken(ctx context.Context, secret, name string, role Role) (Token, error) {
+// ErrInvalid and a *config.FieldError naming the field. A project, when
+// given, must be a valid name too.
+func (c *Control) AddToken(ctx context.Context, secret, name string, role Role, opts ...TokenOption) (Token, error) {
 	if err := config.ValidName(name); err != nil {
 		return Token{}, fmt.Errorf("%w: %w", ErrInvalid, &config.FieldError{Path: "name", Msg: fmt.Sprintf("%q: %v", name, err)})
 	}
@@ -75,8 +97,17 @@ func (c *Control) AddToken(ctx context.Context, secret, name string, role Role) 
 	default:
 		return Token{}, fmt.Errorf("%w: %w", ErrInvalid, &config.FieldError{Path: "role", Msg: fmt.Sprintf("%q is not one of admin, editor, viewer", role)})
 	}
+	var o Token
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.Project != "" {
+		if err := config.ValidName(o.Project); err != nil {
+			return Token{}, fmt.Errorf("%w: %w", ErrInvalid, &config.FieldError{Path: "project", Msg: fmt.Sprintf("%q: %v", o.Project, err)})
+		}
+	}
 	key := tokenKey(secret)
-	t := Token{ID: key[len(tokenPrefix) : len(tokenPrefix)+12], Name: name, Role: role, Created: c.now().UTC()}
+	t := Token{ID: key[len(tokenPrefix) : len(tokenPrefix)+12], Name: name, Role: role, Project: o.Project, Created: c.now().UTC()}
 	val, err := json.Marshal(t)
 	if err != nil {
 		return Token{}, err
@@ -111,7 +142,8 @@ func (c *Control) AddToken(ctx context.Context, secret, name string, role Role) 
 
 // RevokeToken deletes the token with this ID: from the commit on, its
 // secret authenticates nothing. It fails with ErrNotFound if no token has
-// the ID, and with ErrLastAdmin if it is the only admin token left.
+// the ID, and with ErrLastAdmin if it is the only admin token left that
+// is bound to no project (the only kind that can make tokens).
 func (c *Control) RevokeToken(ctx context.Context, id string) error {
 	for range maxRetries {
 		kvs, rev, err := c.st.Range(ctx, tokenPrefix, 0)
@@ -126,7 +158,7 @@ func (c *Control) RevokeToken(ctx context.Context, id string) error {
 			if err != nil {
 				return err
 			}
-			if t.Role == RoleAdmin {
+			if t.ManagesTokens() {
 				admins++
 			}
 			if t.ID == id {
@@ -138,7 +170,7 @@ func (c *Control) RevokeToken(ctx context.Context, id string) error {
 		}
 		// Counted at the base of the commit: two admins revoking each
 		// other at once cannot both win and leave none.
-		if victim.Role == RoleAdmin && admins == 1 {
+		if victim.ManagesTokens() && admins == 1 {
 			return fmt.Errorf("%w: token %s (%q) is the only admin token; create another admin token first", ErrLastAdmin, id, victim.Name)
 		}
 		_, err = c.st.Commit(ctx, rev, []store.Op{{Key: key, Delete: true}}, store.Meta{Author: "gantry", Message: "token " + victim.Name + " revoked"})

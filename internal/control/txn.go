@@ -122,6 +122,9 @@ func (c *Control) stage(req Request) (*Result, error) {
 	if err := req.Mutate(trial); err != nil {
 		return nil, err
 	}
+	if err := checkProject(t.next, trial, req.Project); err != nil {
+		return nil, err
+	}
 	changes, _, err := c.diff(t.base, trial)
 	if err != nil {
 		return nil, err
