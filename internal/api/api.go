@@ -95,6 +95,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, principal{tok}))
 	// A body over the limit is an error (413), never silently cut short.
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Query().Get("revision") != "" {
+		s.problem(w, r, http.StatusBadRequest, "invalid request", "revision= applies to reads; a write always applies to the latest revision (use If-Match to require one)",
+			[]fieldError{{Field: "revision", Detail: "only for GET"}})
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -146,7 +151,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		for i, e := range ferrs {
 			fields[i] = fieldError{Field: e.Path, Detail: e.Msg}
 		}
-		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", ferrs.Error(), fields)
+		fields = s.scrubFields(r, fields)
+		parts := make([]string, len(fields))
+		for i, f := range fields {
+			parts[i] = f.Field + ": " + f.Detail
+		}
+		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", strings.Join(parts, "; "), fields)
 	case errors.As(err, &fe):
 		s.problem(w, r, http.StatusUnprocessableEntity, "invalid config", fe.Error(), []fieldError{{Field: fe.Path, Detail: fe.Msg}})
 	case errors.Is(err, control.ErrInvalid):
@@ -251,6 +261,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, req control.Requ
 }
 
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, res *control.Result, status int, body func(rev uint64) (any, error)) {
+	s.scrubChanges(r, res)
 	if res.DryRun || res.Staged {
 		reply(w, http.StatusOK, res.Revision, res)
 		return

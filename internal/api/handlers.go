@@ -89,6 +89,13 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 		st = s.o.Status()
 	}
 	st.StoredRevision = rev
+	if !principalOf(r).Unscoped() {
+		// Listeners and apply errors span every project.
+		st.Listeners = []string{}
+		if st.ApplyError != "" {
+			st.ApplyError = "the latest revision is not applied (details for tokens bound to no project)"
+		}
+	}
 	reply(w, http.StatusOK, rev, st)
 }
 
@@ -435,6 +442,11 @@ func (s *Server) putLB(patch bool) http.HandlerFunc {
 		existed := false
 		req.Mutate = control.PutLB(name, func(cur *config.LB) (config.LB, error) {
 			existed = cur != nil
+			if patch && cur == nil {
+				// The same answer as every other route about a missing LB.
+				_, err := control.FindLB(&config.Config{}, name)
+				return config.LB{}, err
+			}
 			var curIn any
 			if cur != nil {
 				curIn = lbIn{Description: cur.Description, Tags: cur.Tags, IPs: cur.IPs, Project: cur.Project}
@@ -495,6 +507,12 @@ func (s *Server) deleteLB(w http.ResponseWriter, r *http.Request) {
 	release, err := boolParam(r, "release_ip")
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if release && !principalOf(r).Unscoped() {
+		// IPs belong to no project: releasing one is for tokens bound to
+		// no project.
+		s.problem(w, r, http.StatusForbidden, "forbidden", "release_ip needs a token bound to no project: IPs belong to no project", nil)
 		return
 	}
 	req, err := s.writeRequest(r, control.DeleteLB(r.PathValue("lb"), release))

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
@@ -52,20 +53,96 @@ func (s *Server) scoped(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if name := r.PathValue("lb"); name != "" {
-			st, err := s.state(r)
-			if err != nil {
-				s.fail(w, r, err)
-				return
+			// At the head, which every write and /stats act on, and at
+			// ?revision= too when a read names one: the LB must be the
+			// token's in both.
+			revs := []uint64{0}
+			if v := r.URL.Query().Get("revision"); v != "" {
+				st, err := s.state(r)
+				if err != nil {
+					s.fail(w, r, err)
+					return
+				}
+				revs = append(revs, st.Revision)
 			}
-			if lb := st.Config.LB(name); lb != nil && !visible(r, lb) {
-				// The very error of an LB that does not exist.
-				_, err := control.FindLB(&config.Config{}, name)
-				s.fail(w, r, err)
-				return
+			for _, rev := range revs {
+				st, err := s.ctl.Get(r.Context(), rev)
+				if err != nil {
+					s.fail(w, r, err)
+					return
+				}
+				if lb := st.Config.LB(name); lb != nil && !visible(r, lb) {
+					// The very error of an LB that does not exist.
+					_, err := control.FindLB(&config.Config{}, name)
+					s.fail(w, r, err)
+					return
+				}
 			}
 		}
 		h(w, r)
 	}
+}
+
+// outsideProject rewrites, for a token bound to a project, what a
+// config-wide answer would tell about other projects: validation messages
+// that name their objects, and changes to paths it cannot see.
+func (s *Server) outsideProject(r *http.Request) (hide func(path string) bool, ok bool) {
+	tok := principalOf(r)
+	if tok.Unscoped() {
+		return nil, false
+	}
+	st, err := s.ctl.Get(r.Context(), 0)
+	if err != nil {
+		return func(string) bool { return true }, true
+	}
+	var others []string
+	for i := range st.Config.LBs {
+		if lb := &st.Config.LBs[i]; !visible(r, lb) {
+			others = append(others, lb.Name)
+		}
+	}
+	return func(text string) bool {
+		for _, n := range others {
+			if strings.Contains(text, "lbs["+n+"]") || strings.HasPrefix(text, "lbs/"+n+"/") || text == "lbs/"+n {
+				return true
+			}
+		}
+		return false
+	}, true
+}
+
+// scrubFields hides, from a project token, field errors about other
+// projects' objects.
+func (s *Server) scrubFields(r *http.Request, fields []fieldError) []fieldError {
+	hide, ok := s.outsideProject(r)
+	if !ok {
+		return fields
+	}
+	for i := range fields {
+		if hide(fields[i].Field) || hide(fields[i].Detail) {
+			fields[i].Detail = "conflicts with an object outside your project"
+			if hide(fields[i].Field) {
+				fields[i].Field = "(outside your project)"
+			}
+		}
+	}
+	return fields
+}
+
+// scrubChanges drops, for a project token, changes to objects it cannot see
+// (IP objects included: they belong to no project).
+func (s *Server) scrubChanges(r *http.Request, res *control.Result) {
+	if principalOf(r).Unscoped() {
+		return
+	}
+	hide, _ := s.outsideProject(r)
+	kept := res.Changes[:0:0]
+	for _, c := range res.Changes {
+		if !strings.HasPrefix(c.Path, "ips/") && !hide(c.Path) {
+			kept = append(kept, c)
+		}
+	}
+	res.Changes = kept
 }
 
 // unscopedOnly runs h only for a token bound to no project: h reads or
