@@ -52,22 +52,22 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/ips/{address}", s.unscopedOnly(s.putIP))
 	m.HandleFunc("DELETE /v1/ips/{address}", s.unscopedOnly(s.deleteIP))
 
-	m.HandleFunc("GET /v1/lbs/{lb}/frontends", s.scoped(s.listFrontends))
-	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{name}", s.scoped(s.getFrontend))
-	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{name}", s.scoped(s.putFrontend(false)))
-	m.HandleFunc("PATCH /v1/lbs/{lb}/frontends/{name}", s.scoped(s.putFrontend(true)))
-	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{name}", s.scoped(s.deleteFrontend))
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends", s.scoped(listOf(s, frontends)))
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{name}", s.scoped(getOf(s, frontends)))
+	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{name}", s.scoped(putOf(s, frontends, false)))
+	m.HandleFunc("PATCH /v1/lbs/{lb}/frontends/{name}", s.scoped(putOf(s, frontends, true)))
+	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{name}", s.scoped(deleteOf(s, frontends)))
 
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{frontend}/routes", s.scoped(s.listRoutes))
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.scoped(s.getRoute))
 	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.scoped(s.putRoute))
 	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.scoped(s.deleteRoute))
 
-	m.HandleFunc("GET /v1/lbs/{lb}/backends", s.scoped(s.listBackends))
-	m.HandleFunc("GET /v1/lbs/{lb}/backends/{name}", s.scoped(s.getBackend))
-	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}", s.scoped(s.putBackend(false)))
-	m.HandleFunc("PATCH /v1/lbs/{lb}/backends/{name}", s.scoped(s.putBackend(true)))
-	m.HandleFunc("DELETE /v1/lbs/{lb}/backends/{name}", s.scoped(s.deleteBackend))
+	m.HandleFunc("GET /v1/lbs/{lb}/backends", s.scoped(listOf(s, backends)))
+	m.HandleFunc("GET /v1/lbs/{lb}/backends/{name}", s.scoped(getOf(s, backends)))
+	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}", s.scoped(putOf(s, backends, false)))
+	m.HandleFunc("PATCH /v1/lbs/{lb}/backends/{name}", s.scoped(putOf(s, backends, true)))
+	m.HandleFunc("DELETE /v1/lbs/{lb}/backends/{name}", s.scoped(deleteOf(s, backends)))
 
 	m.HandleFunc("GET /v1/lbs/{lb}/backends/{name}/healthcheck", s.scoped(s.getHealthCheck))
 	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}/healthcheck", s.scoped(s.putHealthCheck))
@@ -543,210 +543,4 @@ func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
 	}
 	out.TotalCount = len(out.BackendServersStats)
 	reply(w, http.StatusOK, st.Revision, out)
-}
-
-func (s *Server) listFrontends(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	lb, err := control.FindLB(st.Config, r.PathValue("lb"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	all := make([]frontendOut, 0, len(lb.Frontends))
-	for i := range lb.Frontends {
-		f := &lb.Frontends[i]
-		all = append(all, toFrontendOut(f, st.Meta[control.FrontendPath(lb.Name, f.Name)]))
-	}
-	out, total, err := page(r, all, func(f frontendOut) string { return f.Name }, func(f frontendOut) int64 { return f.CreatedAt.UnixNano() })
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, map[string]any{"frontends": out, "total_count": total})
-}
-
-func findFrontend(cfg *config.Config, lbName, name string) (*config.Frontend, error) {
-	lb, err := control.FindLB(cfg, lbName)
-	if err != nil {
-		return nil, err
-	}
-	for i := range lb.Frontends {
-		if lb.Frontends[i].Name == name {
-			return &lb.Frontends[i], nil
-		}
-	}
-	return nil, fmt.Errorf("frontend %q of load balancer %q: %w", name, lbName, control.ErrNotFound)
-}
-
-func findBackend(cfg *config.Config, lbName, name string) (*config.Backend, error) {
-	lb, err := control.FindLB(cfg, lbName)
-	if err != nil {
-		return nil, err
-	}
-	for i := range lb.Backends {
-		if lb.Backends[i].Name == name {
-			return &lb.Backends[i], nil
-		}
-	}
-	return nil, fmt.Errorf("backend %q of load balancer %q: %w", name, lbName, control.ErrNotFound)
-}
-
-func (s *Server) getFrontend(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	lbName, name := r.PathValue("lb"), r.PathValue("name")
-	f, err := findFrontend(st.Config, lbName, name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, toFrontendOut(f, st.Meta[control.FrontendPath(lbName, name)]))
-}
-
-func (s *Server) putFrontend(patch bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		lbName, name := r.PathValue("lb"), r.PathValue("name")
-		req, err := s.writeRequest(r, nil)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		raw, err := readBody(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		req.Mutate = control.PutFrontend(lbName, name, func(cur *config.Frontend) (config.Frontend, error) {
-			var curIn any
-			if cur != nil {
-				curIn = frontendInOf(cur)
-			}
-			var in frontendIn
-			if err := body(reqWithBody(r, raw), patch, curIn, &in, frontendAliases); err != nil {
-				return config.Frontend{}, err
-			}
-			if err := checkName(in.Name, name); err != nil {
-				return config.Frontend{}, err
-			}
-			return frontendToConfig(in)
-		})
-		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-			st, err := s.ctl.Get(r.Context(), rev)
-			if err != nil {
-				return nil, err
-			}
-			f, err := findFrontend(st.Config, lbName, name)
-			if err != nil {
-				return nil, err
-			}
-			return toFrontendOut(f, st.Meta[control.FrontendPath(lbName, name)]), nil
-		})
-	}
-}
-
-func (s *Server) deleteFrontend(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteFrontend(r.PathValue("lb"), r.PathValue("name")))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
-}
-
-func (s *Server) listBackends(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	lb, err := control.FindLB(st.Config, r.PathValue("lb"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	all := make([]backendOut, 0, len(lb.Backends))
-	for i := range lb.Backends {
-		b := &lb.Backends[i]
-		all = append(all, toBackendOut(b, st.Meta[control.BackendPath(lb.Name, b.Name)]))
-	}
-	out, total, err := page(r, all, func(b backendOut) string { return b.Name }, func(b backendOut) int64 { return b.CreatedAt.UnixNano() })
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, map[string]any{"backends": out, "total_count": total})
-}
-
-func (s *Server) getBackend(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	lbName, name := r.PathValue("lb"), r.PathValue("name")
-	b, err := findBackend(st.Config, lbName, name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, toBackendOut(b, st.Meta[control.BackendPath(lbName, name)]))
-}
-
-func (s *Server) putBackend(patch bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		lbName, name := r.PathValue("lb"), r.PathValue("name")
-		req, err := s.writeRequest(r, nil)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		raw, err := readBody(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		req.Mutate = control.PutBackend(lbName, name, func(cur *config.Backend) (config.Backend, error) {
-			var curIn any
-			if cur != nil {
-				c := *cur
-				c.Name = ""
-				curIn = c // the model's JSON is valid backendIn JSON
-			}
-			var in backendIn
-			if err := body(reqWithBody(r, raw), patch, curIn, &in, backendAliases); err != nil {
-				return config.Backend{}, err
-			}
-			if err := checkName(in.Name, name); err != nil {
-				return config.Backend{}, err
-			}
-			return backendToConfig(in)
-		})
-		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-			st, err := s.ctl.Get(r.Context(), rev)
-			if err != nil {
-				return nil, err
-			}
-			b, err := findBackend(st.Config, lbName, name)
-			if err != nil {
-				return nil, err
-			}
-			return toBackendOut(b, st.Meta[control.BackendPath(lbName, name)]), nil
-		})
-	}
-}
-
-func (s *Server) deleteBackend(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteBackend(r.PathValue("lb"), r.PathValue("name")))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
 }

@@ -17,7 +17,7 @@ import (
 // findRoute returns the route called name of a frontend and its index, or
 // ErrNotFound. Unnamed routes are never found: they have no address here.
 func findRoute(cfg *config.Config, lbName, fe, name string) (config.Route, int, error) {
-	f, err := findFrontend(cfg, lbName, fe)
+	f, err := frontends.find(cfg, lbName, fe)
 	if err != nil {
 		return config.Route{}, 0, err
 	}
@@ -35,7 +35,7 @@ func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	f, err := findFrontend(st.Config, r.PathValue("lb"), r.PathValue("frontend"))
+	f, err := frontends.find(st.Config, r.PathValue("lb"), r.PathValue("frontend"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -119,7 +119,7 @@ func (s *Server) deleteRoute(w http.ResponseWriter, r *http.Request) {
 // healthCheckOf returns a backend's health check, or ErrNotFound when it
 // has none.
 func healthCheckOf(cfg *config.Config, lbName, backend string) (*config.HealthCheck, error) {
-	b, err := findBackend(cfg, lbName, backend)
+	b, err := backends.find(cfg, lbName, backend)
 	if err != nil {
 		return nil, err
 	}
