@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/gantry-lb/gantry/internal/config"
@@ -15,6 +14,7 @@ type kind[C any, In any, Out any] struct {
 	noun, plural string
 	items        func(lb *config.LB) []C
 	nameOf       func(c *C) string
+	find         func(cfg *config.Config, lb, name string) (*C, error)
 	path         func(lb, name string) string
 	out          func(c *C, m control.ObjectMeta) Out
 	outName      func(o Out) string
@@ -33,6 +33,7 @@ var frontends = &kind[config.Frontend, frontendIn, frontendOut]{
 	noun: "frontend", plural: "frontends",
 	items:      func(lb *config.LB) []config.Frontend { return lb.Frontends },
 	nameOf:     func(f *config.Frontend) string { return f.Name },
+	find:       control.FindFrontend,
 	path:       control.FrontendPath,
 	out:        toFrontendOut,
 	outName:    func(o frontendOut) string { return o.Name },
@@ -49,6 +50,7 @@ var backends = &kind[config.Backend, backendIn, backendOut]{
 	noun: "backend", plural: "backends",
 	items:      func(lb *config.LB) []config.Backend { return lb.Backends },
 	nameOf:     func(b *config.Backend) string { return b.Name },
+	find:       control.FindBackend,
 	path:       control.BackendPath,
 	out:        toBackendOut,
 	outName:    func(o backendOut) string { return o.Name },
@@ -63,21 +65,6 @@ var backends = &kind[config.Backend, backendIn, backendOut]{
 	aliases:  backendAliases,
 	put:      control.PutBackend,
 	del:      control.DeleteBackend,
-}
-
-// find returns the object name of LB lbName in cfg, or ErrNotFound.
-func (k *kind[C, In, Out]) find(cfg *config.Config, lbName, name string) (*C, error) {
-	lb, err := control.FindLB(cfg, lbName)
-	if err != nil {
-		return nil, err
-	}
-	items := k.items(lb)
-	for i := range items {
-		if k.nameOf(&items[i]) == name {
-			return &items[i], nil
-		}
-	}
-	return nil, fmt.Errorf("%s %q of load balancer %q: %w", k.noun, name, lbName, control.ErrNotFound)
 }
 
 // shown reads the object at revision rev as the API shows it.

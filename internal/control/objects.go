@@ -161,16 +161,14 @@ func nameOf[T named](v *T) *string {
 // upsert creates or replaces the item called name in *items: edit receives
 // the current one (nil when new) and returns its replacement.
 func upsert[T named](items *[]T, name string, edit func(cur *T) (T, error)) error {
-	for i := range *items {
-		if *nameOf(&(*items)[i]) == name {
-			next, err := edit(&(*items)[i])
-			if err != nil {
-				return err
-			}
-			*nameOf(&next) = name
-			(*items)[i] = next
-			return nil
+	if cur := find(*items, name); cur != nil {
+		next, err := edit(cur)
+		if err != nil {
+			return err
 		}
+		*nameOf(&next) = name
+		*cur = next
+		return nil
 	}
 	next, err := edit(nil)
 	if err != nil {
@@ -245,30 +243,36 @@ func DeleteBackend(lb, name string) func(*config.Config) error {
 	}
 }
 
-// findFrontend returns frontend name of LB lb in cfg, or ErrNotFound.
-func findFrontend(cfg *config.Config, lb, name string) (*config.Frontend, error) {
+// find returns the item called name in items, or nil.
+func find[T named](items []T, name string) *T {
+	for i := range items {
+		if *nameOf(&items[i]) == name {
+			return &items[i]
+		}
+	}
+	return nil
+}
+
+// FindFrontend returns frontend name of LB lb in cfg, or ErrNotFound.
+func FindFrontend(cfg *config.Config, lb, name string) (*config.Frontend, error) {
 	l, err := FindLB(cfg, lb)
 	if err != nil {
 		return nil, err
 	}
-	for i := range l.Frontends {
-		if l.Frontends[i].Name == name {
-			return &l.Frontends[i], nil
-		}
+	if f := find(l.Frontends, name); f != nil {
+		return f, nil
 	}
 	return nil, fmt.Errorf("frontend %q of load balancer %q: %w", name, lb, ErrNotFound)
 }
 
-// findBackend returns backend name of LB lb in cfg, or ErrNotFound.
-func findBackend(cfg *config.Config, lb, name string) (*config.Backend, error) {
+// FindBackend returns backend name of LB lb in cfg, or ErrNotFound.
+func FindBackend(cfg *config.Config, lb, name string) (*config.Backend, error) {
 	l, err := FindLB(cfg, lb)
 	if err != nil {
 		return nil, err
 	}
-	for i := range l.Backends {
-		if l.Backends[i].Name == name {
-			return &l.Backends[i], nil
-		}
+	if b := find(l.Backends, name); b != nil {
+		return b, nil
 	}
 	return nil, fmt.Errorf("backend %q of load balancer %q: %w", name, lb, ErrNotFound)
 }
@@ -282,7 +286,7 @@ func findBackend(cfg *config.Config, lb, name string) (*config.Backend, error) {
 // docs/routing.md), but the order is kept as given.
 func PutRoute(lb, fe, name string, edit func(cur *config.Route, curIndex int) (config.Route, int, error)) func(*config.Config) error {
 	return func(cfg *config.Config) error {
-		f, err := findFrontend(cfg, lb, fe)
+		f, err := FindFrontend(cfg, lb, fe)
 		if err != nil {
 			return err
 		}
@@ -319,7 +323,7 @@ func PutRoute(lb, fe, name string, edit func(cur *config.Route, curIndex int) (c
 // DeleteRoute removes the route called name of frontend fe of LB lb.
 func DeleteRoute(lb, fe, name string) func(*config.Config) error {
 	return func(cfg *config.Config) error {
-		f, err := findFrontend(cfg, lb, fe)
+		f, err := FindFrontend(cfg, lb, fe)
 		if err != nil {
 			return err
 		}
@@ -337,7 +341,7 @@ func DeleteRoute(lb, fe, name string) func(*config.Config) error {
 // there is none).
 func PutHealthCheck(lb, backend string, edit func(cur *config.HealthCheck) (*config.HealthCheck, error)) func(*config.Config) error {
 	return func(cfg *config.Config) error {
-		b, err := findBackend(cfg, lb, backend)
+		b, err := FindBackend(cfg, lb, backend)
 		if err != nil {
 			return err
 		}
@@ -354,7 +358,7 @@ func PutHealthCheck(lb, backend string, edit func(cur *config.HealthCheck) (*con
 // runs on its servers then. A backend without one is ErrNotFound.
 func DeleteHealthCheck(lb, backend string) func(*config.Config) error {
 	return func(cfg *config.Config) error {
-		b, err := findBackend(cfg, lb, backend)
+		b, err := FindBackend(cfg, lb, backend)
 		if err != nil {
 			return err
 		}
