@@ -20,7 +20,7 @@ deps: ## install what the tests need (only what is missing)
 	@./scripts/test-deps.sh
 
 test: deps lint ## install test deps, lint, and run every test (unit, integration, fuzz seeds) with -race
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 e2e: ## run only the integration tests through real listeners
 	$(GO) test -race -count=1 -run 'Integration|E2E' ./internal/app/...
