@@ -1,9 +1,6 @@
 package config
 
-import (
-	"encoding/json"
-	"slices"
-)
+import "slices"
 
 // Clone returns a deep copy of c. It copies field by field: configs are
 // cloned several times per change, and a JSON round trip cost most of a
@@ -69,6 +66,9 @@ func (f Frontend) clone() Frontend {
 		f.ACLs = as
 	}
 	f.Certificates = slices.Clone(f.Certificates)
+	f.AcceptProxyFrom = slices.Clone(f.AcceptProxyFrom)
+	f.RequestHeaders = slices.Clone(f.RequestHeaders)
+	f.ResponseHeaders = slices.Clone(f.ResponseHeaders)
 	return f
 }
 
@@ -81,6 +81,10 @@ func (b Backend) clone() Backend {
 		}
 		b.Servers = ss
 	}
+	b.MaxRetries = clonePtr(b.MaxRetries)
+	b.RedispatchAttemptCount = clonePtr(b.RedispatchAttemptCount)
+	b.StickySessionsCookieHTTPOnly = clonePtr(b.StickySessionsCookieHTTPOnly)
+	b.PassiveHealthCheck = clonePtr(b.PassiveHealthCheck)
 	if hc := b.HealthCheck; hc != nil {
 		h := *hc
 		h.TCPConfig = clonePtr(h.TCPConfig)
@@ -96,8 +100,8 @@ func (b Backend) clone() Backend {
 		}
 		h.MySQLConfig = clonePtr(h.MySQLConfig)
 		h.PgSQLConfig = clonePtr(h.PgSQLConfig)
-		h.RedisConfig = cloneRaw(h.RedisConfig)
-		h.LDAPConfig = cloneRaw(h.LDAPConfig)
+		h.RedisConfig = clonePtr(h.RedisConfig)
+		h.LDAPConfig = clonePtr(h.LDAPConfig)
 		b.HealthCheck = &h
 	}
 	return b
@@ -108,13 +112,5 @@ func clonePtr[T any](p *T) *T {
 		return nil
 	}
 	v := *p
-	return &v
-}
-
-func cloneRaw(p *json.RawMessage) *json.RawMessage {
-	if p == nil {
-		return nil
-	}
-	v := slices.Clone(*p)
 	return &v
 }

@@ -10,7 +10,6 @@
 package config
 
 import (
-	"encoding/json"
 	"net/netip"
 	"time"
 )
@@ -86,7 +85,38 @@ type Frontend struct {
 	Routes       []Route  `json:"routes,omitempty"`
 	ACLs         []ACL    `json:"acls,omitempty"`
 	Certificates []string `json:"certificates,omitempty"`
+	// ConnectionRateLimit caps new connections per second on this
+	// frontend (all its addresses together); 0 means no limit. Connections
+	// over the limit are closed at once.
+	ConnectionRateLimit int `json:"connection_rate_limit,omitempty"`
+	// AcceptProxyFrom lists the CIDRs trusted to send a PROXY protocol
+	// header (v1 or v2). When set, every connection must come from one of
+	// them and start with a valid header, whose source address then stands
+	// for the client's; anything else is dropped.
+	AcceptProxyFrom []string `json:"accept_proxy_from,omitempty"`
+	// RequestHeaders and ResponseHeaders edit the headers of requests
+	// before they are forwarded and of responses before they are returned,
+	// in order. HTTP only.
+	RequestHeaders  []HeaderRule `json:"request_headers,omitempty"`
+	ResponseHeaders []HeaderRule `json:"response_headers,omitempty"`
 }
+
+// HeaderRule sets, adds or removes one header field.
+type HeaderRule struct {
+	// Action is set (replace every field of that name), add (append one
+	// more) or remove (delete every field of that name).
+	Action string `json:"action"`
+	Name   string `json:"name"`
+	// Value is required for set and add, and must be empty for remove.
+	Value string `json:"value,omitempty"`
+}
+
+// Header rule actions.
+const (
+	HeaderSet    = "set"
+	HeaderAdd    = "add"
+	HeaderRemove = "remove"
+)
 
 // Route sends matching requests (HTTP) or connections (TCP, by SNI) to a
 // backend. All given conditions must match.
@@ -160,7 +190,63 @@ type Backend struct {
 	TimeoutConnect           Millis       `json:"timeout_connect,omitempty"`
 	TimeoutTunnel            Millis       `json:"timeout_tunnel,omitempty"`
 	OnMarkedDownAction       string       `json:"on_marked_down_action,omitempty"`
+
+	// HashHeader names the header whose value the "hdr" algorithm hashes.
+	HashHeader string `json:"hash_header,omitempty"`
+	// StickySessionsTTL is how long a sticky cookie or a table entry lasts
+	// without use; 0 means a session cookie (cookie) or 30 minutes (table).
+	StickySessionsTTL Millis `json:"sticky_sessions_ttl,omitempty"`
+	// StickySessionsCookieSecure, ...HTTPOnly and ...SameSite shape the
+	// sticky cookie: Secure off, HttpOnly on and SameSite=Lax by default.
+	StickySessionsCookieSecure   bool   `json:"sticky_sessions_cookie_secure,omitempty"`
+	StickySessionsCookieHTTPOnly *bool  `json:"sticky_sessions_cookie_httponly,omitempty"`
+	StickySessionsCookieSameSite string `json:"sticky_sessions_cookie_samesite,omitempty"`
+	// ProxyProtocol is the PROXY protocol header sent to servers:
+	// proxy_protocol_none (default), _v1, _v2, _v2_ssl or _v2_ssl_cn.
+	// SendProxyV2, Scaleway's older boolean, means proxy_protocol_v2.
+	ProxyProtocol string `json:"proxy_protocol,omitempty"`
+	// FailoverHost names another backend of the same load balancer that
+	// takes the traffic while every server of this one is down.
+	FailoverHost string `json:"failover_host,omitempty"`
+	// MaxConnections caps the requests (HTTP) or connections (TCP) in
+	// flight to each server; 0 means no limit. Requests over the cap wait in
+	// a queue for up to TimeoutQueue, then get a 503.
+	MaxConnections int    `json:"max_connections,omitempty"`
+	TimeoutQueue   Millis `json:"timeout_queue,omitempty"`
+	// MaxRetries is how many times a failed connection to a server is
+	// retried (default 3); a request is sent again only when it is safe to
+	// (an idempotent method whose request body is not consumed yet).
+	MaxRetries *int `json:"max_retries,omitempty"`
+	// RedispatchAttemptCount is how many of those retries go to another
+	// server rather than the same one (default 1).
+	RedispatchAttemptCount *int `json:"redispatch_attempt_count,omitempty"`
+	// Host, when set, replaces the Host header of requests sent to this
+	// backend's servers. HTTP only.
+	Host string `json:"host,omitempty"`
+	// PassiveHealthCheck takes a server out for a back-off time after
+	// consecutive connection failures or 5xx answers; nil turns it off.
+	PassiveHealthCheck *PassiveHealthCheck `json:"passive_health_check,omitempty"`
 }
+
+// PassiveHealthCheck ejects a server that keeps failing real traffic.
+type PassiveHealthCheck struct {
+	// ConsecutiveFailures is how many failed connections or 5xx answers in
+	// a row eject the server (default 5).
+	ConsecutiveFailures int `json:"consecutive_failures,omitempty"`
+	// Backoff is how long the first ejection lasts (default 30 s); it doubles
+	// on each ejection in a row, up to 10 times. With an active health check
+	// the server comes back only once the check passes.
+	Backoff Millis `json:"backoff,omitempty"`
+}
+
+// PROXY protocol versions sent to servers (Scaleway's enum).
+const (
+	ProxyNone    = "proxy_protocol_none"
+	ProxyV1      = "proxy_protocol_v1"
+	ProxyV2      = "proxy_protocol_v2"
+	ProxyV2SSL   = "proxy_protocol_v2_ssl"
+	ProxyV2SSLCN = "proxy_protocol_v2_ssl_cn"
+)
 
 // Server is one static backend server.
 type Server struct {
@@ -172,6 +258,8 @@ type Server struct {
 	Port int `json:"port,omitempty"`
 	// Weight is 0..256 (default 1); 0 takes no new traffic.
 	Weight *int `json:"weight,omitempty"`
+	// Backup servers take traffic only while every other server is down.
+	Backup bool `json:"backup,omitempty"`
 }
 
 // HealthCheck is an active check of every server of a backend. Exactly one of
@@ -183,18 +271,31 @@ type HealthCheck struct {
 	CheckTimeout    Millis `json:"check_timeout,omitempty"`
 	CheckMaxRetries int    `json:"check_max_retries,omitempty"`
 	// CheckRise is how many consecutive passes bring a down server back.
-	CheckRise   int              `json:"check_rise,omitempty"`
-	TCPConfig   *TCPCheck        `json:"tcp_config,omitempty"`
-	HTTPConfig  *HTTPCheck       `json:"http_config,omitempty"`
-	HTTPSConfig *HTTPCheck       `json:"https_config,omitempty"`
-	MySQLConfig *UserCheck       `json:"mysql_config,omitempty"`
-	PgSQLConfig *UserCheck       `json:"pgsql_config,omitempty"`
-	RedisConfig *json.RawMessage `json:"redis_config,omitempty"`
-	LDAPConfig  *json.RawMessage `json:"ldap_config,omitempty"`
+	CheckRise int `json:"check_rise,omitempty"`
+	// TransientCheckDelay is the interval between checks while a server is
+	// changing state (HAProxy's fastinter); 0 means CheckDelay.
+	TransientCheckDelay Millis `json:"transient_check_delay,omitempty"`
+	// CheckSendProxy sends a PROXY protocol v2 header before each check.
+	CheckSendProxy bool        `json:"check_send_proxy,omitempty"`
+	TCPConfig      *TCPCheck   `json:"tcp_config,omitempty"`
+	HTTPConfig     *HTTPCheck  `json:"http_config,omitempty"`
+	HTTPSConfig    *HTTPCheck  `json:"https_config,omitempty"`
+	MySQLConfig    *UserCheck  `json:"mysql_config,omitempty"`
+	PgSQLConfig    *UserCheck  `json:"pgsql_config,omitempty"`
+	RedisConfig    *EmptyCheck `json:"redis_config,omitempty"`
+	LDAPConfig     *EmptyCheck `json:"ldap_config,omitempty"`
 }
 
-// TCPCheck is a connect check.
-type TCPCheck struct{}
+// TCPCheck is a connect check, optionally sending Send and expecting the
+// reply to start with Expect.
+type TCPCheck struct {
+	Send   string `json:"send,omitempty"`
+	Expect string `json:"expect,omitempty"`
+}
+
+// EmptyCheck is a check kind with no settings (redis: PING/+PONG; ldap: an
+// anonymous bind).
+type EmptyCheck struct{}
 
 // HTTPCheck sends a request and judges the status code.
 type HTTPCheck struct {
@@ -202,6 +303,9 @@ type HTTPCheck struct {
 	Method     string `json:"method,omitempty"`
 	Code       *int   `json:"code,omitempty"`
 	HostHeader string `json:"host_header,omitempty"`
+	// SNI is the server name sent in the TLS handshake (https only);
+	// default the host_header.
+	SNI string `json:"sni,omitempty"`
 }
 
 // UserCheck is a database check that logs in as User.
@@ -220,6 +324,10 @@ const (
 	AlgoRoundRobin = "roundrobin"
 	AlgoLeastConn  = "leastconn"
 	AlgoFirst      = "first"
+	AlgoRandom     = "random" // power of two random choices
+	AlgoSource     = "source" // consistent hash of the client address
+	AlgoURI        = "uri"    // consistent hash of the request path and query
+	AlgoHeader     = "hdr"    // consistent hash of the header hash_header
 
 	StickyNone   = "none"
 	StickyCookie = "cookie"
@@ -242,6 +350,12 @@ const (
 	DefaultCheckRise                 = 2
 	DefaultMaxHeaderBytes            = 16 << 10
 	DefaultMaxHeaders                = 100
+	DefaultMaxRetries                = 3
+	DefaultRedispatch                = 1
+	DefaultTimeoutQueue       Millis = 5_000
+	DefaultStickyTableTTL     Millis = 30 * 60_000
+	DefaultPassiveFailures           = 5
+	DefaultPassiveBackoff     Millis = 30_000
 )
 
 // WithDefaults returns a deep copy of c with every unset field set to its
@@ -280,6 +394,39 @@ func (b *Backend) setDefaults() {
 	setMillis(&b.TimeoutServer, DefaultTimeoutServer)
 	setMillis(&b.TimeoutConnect, DefaultTimeoutConnect)
 	setMillis(&b.TimeoutTunnel, DefaultTimeoutTunnel)
+	setMillis(&b.TimeoutQueue, DefaultTimeoutQueue)
+	if b.ProxyProtocol == "" {
+		b.ProxyProtocol = ProxyNone
+		if b.SendProxyV2 {
+			b.ProxyProtocol = ProxyV2
+		}
+	}
+	if b.MaxRetries == nil {
+		n := DefaultMaxRetries
+		b.MaxRetries = &n
+	}
+	if b.RedispatchAttemptCount == nil {
+		n := DefaultRedispatch
+		b.RedispatchAttemptCount = &n
+	}
+	if b.StickySessions == StickyCookie {
+		if b.StickySessionsCookieHTTPOnly == nil {
+			t := true
+			b.StickySessionsCookieHTTPOnly = &t
+		}
+		if b.StickySessionsCookieSameSite == "" {
+			b.StickySessionsCookieSameSite = "lax"
+		}
+	}
+	if b.StickySessions == StickyTable {
+		setMillis(&b.StickySessionsTTL, DefaultStickyTableTTL)
+	}
+	if p := b.PassiveHealthCheck; p != nil {
+		if p.ConsecutiveFailures == 0 {
+			p.ConsecutiveFailures = DefaultPassiveFailures
+		}
+		setMillis(&p.Backoff, DefaultPassiveBackoff)
+	}
 	for k := range b.Servers {
 		s := &b.Servers[k]
 		if s.Port == 0 {
@@ -302,7 +449,10 @@ func (b *Backend) setDefaults() {
 		if hc.kinds() == 0 {
 			hc.TCPConfig = &TCPCheck{}
 		}
-		if h := hc.HTTPConfig; h != nil {
+		for _, h := range []*HTTPCheck{hc.HTTPConfig, hc.HTTPSConfig} {
+			if h == nil {
+				continue
+			}
 			if h.Method == "" {
 				h.Method = "GET"
 			}

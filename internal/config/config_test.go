@@ -133,8 +133,58 @@ func TestValidateNamesTheField(t *testing.T) {
 			`lbs[main].backends[api].servers[0].port: no port: set port or the backend's forward_port`},
 		{"weight", func(c *Config) { c.LBs[0].Backends[0].Servers[1].Weight = intp(300) },
 			`lbs[main].backends[api].servers[1].weight: 300 is out of range 0-256`},
-		{"algorithm", func(c *Config) { c.LBs[0].Backends[0].ForwardPortAlgorithm = "random" },
-			`lbs[main].backends[api].forward_port_algorithm: "random" is not one of roundrobin, leastconn, first`},
+		{"algorithm", func(c *Config) { c.LBs[0].Backends[0].ForwardPortAlgorithm = "weighted" },
+			`lbs[main].backends[api].forward_port_algorithm: "weighted" is not one of roundrobin, leastconn, first, random, source, uri, hdr`},
+		{"hash header", func(c *Config) { c.LBs[0].Backends[0].ForwardPortAlgorithm = "hdr" },
+			`lbs[main].backends[api].hash_header: "" is not a header field name (required by forward_port_algorithm hdr)`},
+		{"uri hash on tcp", func(c *Config) { c.LBs[0].Backends[1].ForwardPortAlgorithm = "uri" },
+			`lbs[main].backends[db].forward_port_algorithm: "uri" hashes a part of HTTP requests: it needs forward_protocol http`},
+		{"proxy protocol", func(c *Config) { c.LBs[0].Backends[0].ProxyProtocol = "v3" },
+			`lbs[main].backends[api].proxy_protocol: "v3" is not one of proxy_protocol_none, proxy_protocol_v1, proxy_protocol_v2, proxy_protocol_v2_ssl, proxy_protocol_v2_ssl_cn`},
+		{"proxy protocol contradiction", func(c *Config) {
+			c.LBs[0].Backends[0].ProxyProtocol = ProxyV1
+			c.LBs[0].Backends[0].SendProxyV2 = true
+		}, `lbs[main].backends[api].send_proxy_v2: contradicts proxy_protocol proxy_protocol_v1; give proxy_protocol only`},
+		{"failover to nothing", func(c *Config) { c.LBs[0].Backends[0].FailoverHost = "sorry" },
+			`lbs[main].backends[api].failover_host: no backend named "sorry"`},
+		{"failover across protocols", func(c *Config) { c.LBs[0].Backends[0].FailoverHost = "db" },
+			`lbs[main].backends[api].failover_host: backend "db" forwards tcp but this one forwards http`},
+		{"max retries", func(c *Config) { c.LBs[0].Backends[0].MaxRetries = intp(-1) },
+			`lbs[main].backends[api].max_retries: -1 is out of range 0-100`},
+		{"host override", func(c *Config) { c.LBs[0].Backends[0].Host = "bad host" },
+			`lbs[main].backends[api].host: "bad host" is not a host name or host:port`},
+		{"sticky cookie on tcp", func(c *Config) {
+			c.LBs[0].Backends[1].StickySessions = "cookie"
+			c.LBs[0].Backends[1].StickySessionsCookieName = "s"
+		}, `lbs[main].backends[db].sticky_sessions: cookie stickiness needs forward_protocol http (use table for tcp)`},
+		{"samesite none", func(c *Config) {
+			c.LBs[0].Backends[0].StickySessions = "cookie"
+			c.LBs[0].Backends[0].StickySessionsCookieName = "s"
+			c.LBs[0].Backends[0].StickySessionsCookieSameSite = "none"
+		}, `lbs[main].backends[api].sticky_sessions_cookie_samesite: none needs sticky_sessions_cookie_secure (browsers drop it otherwise)`},
+		{"acl subnet", func(c *Config) {
+			c.LBs[0].Frontends[0].ACLs = []ACL{{Name: "a", Match: ACLMatch{IPSubnet: []string{"10.0.0.0/33"}}, Action: ACLAction{Type: "deny"}}}
+		}, `lbs[main].frontends[web].acls[a].match.ip_subnet[0]: "10.0.0.0/33": not a CIDR`},
+		{"acl regex", func(c *Config) {
+			c.LBs[0].Frontends[0].ACLs = []ACL{{Name: "a", Match: ACLMatch{HTTPFilter: "regex", HTTPFilterValue: []string{"("}}, Action: ACLAction{Type: "deny"}}}
+		}, "lbs[main].frontends[web].acls[a].match.http_filter_value[0]: \"(\" is not a regular expression: error parsing regexp: missing closing ): `(`"},
+		{"acl redirect code", func(c *Config) {
+			c.LBs[0].Frontends[0].ACLs = []ACL{{Name: "a", Action: ACLAction{Type: "redirect", Redirect: &ACLRedirect{Type: "location", Target: "https://x/", Code: 304}}}}
+		}, `lbs[main].frontends[web].acls[a].action.redirect.code: 304 is not one of 301, 302, 303, 307, 308`},
+		{"acl http filter on tcp", func(c *Config) {
+			c.LBs[0].Frontends[1].ACLs = []ACL{{Match: ACLMatch{HTTPFilter: "path_begin", HTTPFilterValue: []string{"/"}}, Action: ACLAction{Type: "deny"}}}
+		}, `lbs[main].frontends[pg].acls[0].match.http_filter: a tcp frontend matches ip_subnet only`},
+		{"header rule framing", func(c *Config) {
+			c.LBs[0].Frontends[0].RequestHeaders = []HeaderRule{{Action: "remove", Name: "Content-Length"}}
+		}, `lbs[main].frontends[web].request_headers[0].name: Content-Length frames the message or the connection: the proxy owns it`},
+		{"header rule action", func(c *Config) {
+			c.LBs[0].Frontends[0].ResponseHeaders = []HeaderRule{{Action: "replace", Name: "X-A", Value: "1"}}
+		}, `lbs[main].frontends[web].response_headers[0].action: "replace" is not one of set, add, remove`},
+		{"accept proxy", func(c *Config) { c.LBs[0].Frontends[0].AcceptProxyFrom = []string{"nope"} },
+			`lbs[main].frontends[web].accept_proxy_from[0]: "nope": not an IP address or CIDR`},
+		{"mysql user", func(c *Config) {
+			c.LBs[0].Backends[0].HealthCheck = &HealthCheck{MySQLConfig: &UserCheck{}}
+		}, `lbs[main].backends[api].health_check.mysql_config.user: required: the check logs in as this user`},
 		{"duplicate server", func(c *Config) {
 			c.LBs[0].Backends[0].Servers[1].Port = 8080
 			c.LBs[0].Backends[0].Servers[1].IP = "10.0.0.1"
@@ -159,8 +209,8 @@ func TestValidateNamesTheField(t *testing.T) {
 			`lbs[main].backends[-db].name: "-db": character '-' at 0: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
 		{"no backend no routes", func(c *Config) { c.LBs[0].Frontends[1].Backend = "" },
 			`lbs[main].frontends[pg].backend: required when the frontend has no routes`},
-		{"sticky unsupported", func(c *Config) { c.LBs[0].Backends[0].StickySessions = "cookie" },
-			`lbs[main].backends[api].sticky_sessions: sticky sessions by cookie is not supported yet`},
+		{"sticky cookie name", func(c *Config) { c.LBs[0].Backends[0].StickySessions = "cookie" },
+			`lbs[main].backends[api].sticky_sessions_cookie_name: required with sticky_sessions cookie`},
 		{"bad lb ip", func(c *Config) { c.LBs[0].IPs = []string{"1.2.3"} },
 			`lbs[main].ips[0]: "1.2.3" is not an IP address`},
 		{"ip not an object", func(c *Config) { c.IPs = []IP{{Address: "10.0.0.9"}} },

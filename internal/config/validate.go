@@ -136,6 +136,21 @@ func (v *validator) lb(p string, lb *LB, binds map[string]string, known map[stri
 		backends[b.Name] = b
 		v.backend(bp, b)
 	}
+	for i := range lb.Backends {
+		b := &lb.Backends[i]
+		if b.FailoverHost == "" {
+			continue
+		}
+		fp := p + ".backends[" + key(b.Name, i) + "].failover_host"
+		switch fb := backends[b.FailoverHost]; {
+		case fb == nil:
+			v.add(fp, "no backend named %q", b.FailoverHost)
+		case fb == b:
+			v.add(fp, "a backend cannot fail over to itself")
+		case fb.ForwardProtocol != b.ForwardProtocol:
+			v.add(fp, "backend %q forwards %s but this one forwards %s", fb.Name, fb.ForwardProtocol, b.ForwardProtocol)
+		}
+	}
 	names := map[string]bool{}
 	ports := map[int]string{}
 	for i := range lb.Frontends {
@@ -231,9 +246,17 @@ func (v *validator) frontend(fp string, f *Frontend, backends map[string]*Backen
 		}
 		v.route(rp, &f.Routes[i], f.Protocol, backends)
 	}
-	if len(f.ACLs) > 0 {
-		v.unsupported(fp+".acls", "ACL evaluation")
+	v.acls(fp, f)
+	if f.ConnectionRateLimit < 0 || f.ConnectionRateLimit > 1_000_000 {
+		v.add(fp+".connection_rate_limit", "%d is out of range 0-1000000 (connections per second; 0 means no limit)", f.ConnectionRateLimit)
 	}
+	for i, c := range f.AcceptProxyFrom {
+		if _, err := parseCIDR(c); err != nil {
+			v.add(fmt.Sprintf("%s.accept_proxy_from[%d]", fp, i), "%q: %v", c, err)
+		}
+	}
+	v.headerRules(fp+".request_headers", f.RequestHeaders, f.Protocol)
+	v.headerRules(fp+".response_headers", f.ResponseHeaders, f.Protocol)
 	if len(f.Certificates) > 0 {
 		v.unsupported(fp+".certificates", "TLS termination")
 	}
@@ -309,24 +332,54 @@ func (v *validator) backend(bp string, b *Backend) {
 		v.add(bp+".forward_port", "%d is not a port (0-65535)", b.ForwardPort)
 	}
 	switch b.ForwardPortAlgorithm {
-	case AlgoRoundRobin, AlgoLeastConn, AlgoFirst:
+	case AlgoRoundRobin, AlgoLeastConn, AlgoFirst, AlgoRandom, AlgoSource:
+	case AlgoURI, AlgoHeader:
+		if b.ForwardProtocol == ProtocolTCP {
+			v.add(bp+".forward_port_algorithm", "%q hashes a part of HTTP requests: it needs forward_protocol http", b.ForwardPortAlgorithm)
+		}
 	default:
-		v.add(bp+".forward_port_algorithm", "%q is not one of roundrobin, leastconn, first", b.ForwardPortAlgorithm)
+		v.add(bp+".forward_port_algorithm", "%q is not one of roundrobin, leastconn, first, random, source, uri, hdr", b.ForwardPortAlgorithm)
 	}
-	switch b.StickySessions {
-	case StickyNone:
-	case StickyCookie, StickyTable:
-		v.unsupported(bp+".sticky_sessions", "sticky sessions by "+b.StickySessions)
+	switch {
+	case b.ForwardPortAlgorithm == AlgoHeader && !isToken(b.HashHeader):
+		v.add(bp+".hash_header", "%q is not a header field name (required by forward_port_algorithm hdr)", b.HashHeader)
+	case b.ForwardPortAlgorithm != AlgoHeader && b.HashHeader != "":
+		v.add(bp+".hash_header", "only used by forward_port_algorithm hdr")
+	}
+	v.sticky(bp, b)
+	switch b.ProxyProtocol {
+	case ProxyNone, ProxyV1, ProxyV2, ProxyV2SSL, ProxyV2SSLCN:
+		if b.SendProxyV2 && b.ProxyProtocol != ProxyV2 {
+			v.add(bp+".send_proxy_v2", "contradicts proxy_protocol %s; give proxy_protocol only", b.ProxyProtocol)
+		}
 	default:
-		v.add(bp+".sticky_sessions", "%q is not one of none, cookie, table", b.StickySessions)
+		v.add(bp+".proxy_protocol", "%q is not one of proxy_protocol_none, proxy_protocol_v1, proxy_protocol_v2, proxy_protocol_v2_ssl, proxy_protocol_v2_ssl_cn", b.ProxyProtocol)
 	}
-	if b.SendProxyV2 {
-		v.unsupported(bp+".send_proxy_v2", "the PROXY protocol")
+	if b.MaxConnections < 0 || b.MaxConnections > 1_000_000 {
+		v.add(bp+".max_connections", "%d is out of range 0-1000000 (0 means no limit)", b.MaxConnections)
+	}
+	v.positive(bp+".timeout_queue", int64(b.TimeoutQueue))
+	if n := *b.MaxRetries; n < 0 || n > 100 {
+		v.add(bp+".max_retries", "%d is out of range 0-100", n)
+	}
+	if n := *b.RedispatchAttemptCount; n < 0 || n > 100 {
+		v.add(bp+".redispatch_attempt_count", "%d is out of range 0-100", n)
+	}
+	if b.Host != "" {
+		if b.ForwardProtocol != ProtocolHTTP {
+			v.add(bp+".host", "rewrites the Host header: it needs forward_protocol http")
+		} else if !validHostPort(b.Host) {
+			v.add(bp+".host", "%q is not a host name or host:port", b.Host)
+		}
+	}
+	if p := b.PassiveHealthCheck; p != nil {
+		if p.ConsecutiveFailures < 1 || p.ConsecutiveFailures > 1000 {
+			v.add(bp+".passive_health_check.consecutive_failures", "%d is out of range 1-1000", p.ConsecutiveFailures)
+		}
+		v.positive(bp+".passive_health_check.backoff", int64(p.Backoff))
 	}
 	switch b.OnMarkedDownAction {
-	case MarkedDownNone:
-	case MarkedDownShutdown:
-		v.unsupported(bp+".on_marked_down_action", "shutdown_sessions")
+	case MarkedDownNone, MarkedDownShutdown:
 	default:
 		v.add(bp+".on_marked_down_action", "%q is not one of on_marked_down_action_none, shutdown_sessions", b.OnMarkedDownAction)
 	}
@@ -398,30 +451,54 @@ func (v *validator) healthCheck(hp string, hc *HealthCheck) {
 	if hc.CheckRise < 1 || hc.CheckRise > 100 {
 		v.add(hp+".check_rise", "%d is out of range 1-100", hc.CheckRise)
 	}
-	for _, u := range []struct {
-		set  bool
-		name string
-	}{{hc.HTTPSConfig != nil, "https_config"}, {hc.MySQLConfig != nil, "mysql_config"},
-		{hc.PgSQLConfig != nil, "pgsql_config"}, {hc.RedisConfig != nil, "redis_config"},
-		{hc.LDAPConfig != nil, "ldap_config"}} {
-		if u.set {
-			v.unsupported(hp+"."+u.name, "this health check type")
-		}
+	if hc.TransientCheckDelay < 0 {
+		v.add(hp+".transient_check_delay", "%d must not be negative (milliseconds; 0 means check_delay)", hc.TransientCheckDelay)
 	}
-	if h := hc.HTTPConfig; h != nil {
+	if t := hc.TCPConfig; t != nil && (strings.ContainsRune(t.Send, 0) || strings.ContainsRune(t.Expect, 0)) {
+		v.add(hp+".tcp_config", "send and expect are text without NUL bytes")
+	}
+	for _, c := range []struct {
+		h    *HTTPCheck
+		name string
+	}{{hc.HTTPConfig, "http_config"}, {hc.HTTPSConfig, "https_config"}} {
+		h := c.h
+		if h == nil {
+			continue
+		}
+		cp := hp + "." + c.name
 		if !isToken(h.Method) {
-			v.add(hp+".http_config.method", "%q is not an HTTP method", h.Method)
+			v.add(cp+".method", "%q is not an HTTP method", h.Method)
 		}
 		if !strings.HasPrefix(h.URI, "/") || strings.ContainsFunc(h.URI, func(c rune) bool { return c <= ' ' || c >= 0x7f }) {
-			v.add(hp+".http_config.uri", "%q must start with / and have no spaces or control characters", h.URI)
+			v.add(cp+".uri", "%q must start with / and have no spaces or control characters", h.URI)
 		}
 		if h.Code != nil && (*h.Code < 100 || *h.Code > 599) {
-			v.add(hp+".http_config.code", "%d is not an HTTP status (100-599)", *h.Code)
+			v.add(cp+".code", "%d is not an HTTP status (100-599)", *h.Code)
 		}
 		if h.HostHeader != "" {
 			if err := ValidHostPattern(h.HostHeader); err != nil || strings.HasPrefix(h.HostHeader, "*") {
-				v.add(hp+".http_config.host_header", "%q is not a host name", h.HostHeader)
+				v.add(cp+".host_header", "%q is not a host name", h.HostHeader)
 			}
+		}
+		if h.SNI != "" {
+			if c.name != "https_config" {
+				v.add(cp+".sni", "only https checks send a server name")
+			} else if err := ValidHostPattern(h.SNI); err != nil || strings.HasPrefix(h.SNI, "*") || strings.HasPrefix(h.SNI, "[") {
+				v.add(cp+".sni", "%q is not a DNS name", h.SNI)
+			}
+		}
+	}
+	for _, u := range []struct {
+		c    *UserCheck
+		name string
+	}{{hc.MySQLConfig, "mysql_config"}, {hc.PgSQLConfig, "pgsql_config"}} {
+		if u.c == nil {
+			continue
+		}
+		if u.c.User == "" {
+			v.add(hp+"."+u.name+".user", "required: the check logs in as this user")
+		} else if len(u.c.User) > 63 || strings.ContainsFunc(u.c.User, func(c rune) bool { return c <= ' ' || c >= 0x7f }) {
+			v.add(hp+"."+u.name+".user", "%q must be 1-63 printable characters without spaces", u.c.User)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,11 @@ import (
 // (never wrapped, so the proxies can splice). Safe for concurrent use.
 type Conn struct {
 	net.Conn
+	// Peer is the client's address and Local the address it connected
+	// to: the socket's, or those a trusted PROXY protocol header gave
+	// (AcceptProxy). IPv4-mapped addresses are unmapped.
+	Peer, Local netip.AddrPort
+
 	l    *Listener
 	idle atomic.Bool
 }
@@ -171,7 +177,7 @@ func (m *Manager) accept(l *Listener) {
 			continue
 		}
 		backoff = 0
-		tc := &Conn{Conn: c, l: l}
+		tc := &Conn{Conn: c, l: l, Peer: addrPort(c.RemoteAddr()), Local: addrPort(c.LocalAddr())}
 		l.mu.Lock()
 		if l.draining.Load() {
 			l.mu.Unlock()
@@ -242,4 +248,15 @@ func (l *Listener) closeConns(onlyIdle bool) {
 			c.Conn.Close()
 		}
 	}
+}
+
+// addrPort returns a TCP address as an AddrPort with IPv4-mapped addresses
+// unmapped (the zero AddrPort for other kinds of address).
+func addrPort(a net.Addr) netip.AddrPort {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

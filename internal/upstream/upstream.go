@@ -100,6 +100,10 @@ type Endpoint struct {
 	Idle Pool
 
 	removed atomic.Bool
+
+	// sessions holds the open sessions of a backend whose servers close
+	// them when they go down (on_marked_down_action shutdown_sessions).
+	sessions sessionSet
 }
 
 // NewEndpoint returns an endpoint in state StateUp. Most callers use a
@@ -127,6 +131,9 @@ func (e *Endpoint) SetState(s State, reason string) bool {
 	old := e.state.Swap(uint32(s))
 	if old != uint32(s) {
 		e.since.Store(time.Now().UnixNano())
+		if s == StateDown {
+			e.sessions.closeAll()
+		}
 		return true
 	}
 	return false
