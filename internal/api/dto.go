@@ -400,10 +400,15 @@ func healthToConfig(h *client.HealthCheck) *config.HealthCheck {
 	out := &config.HealthCheck{Port: h.Port, CheckDelay: config.Millis(h.CheckDelay), CheckTimeout: config.Millis(h.CheckTimeout),
 		CheckMaxRetries: h.CheckMaxRetries, CheckRise: h.CheckRise,
 		HTTPConfig: httpCheckToConfig(h.HTTPConfig), HTTPSConfig: httpCheckToConfig(h.HTTPSConfig),
-		MySQLConfig: userCheckToConfig(h.MySQLConfig), PgSQLConfig: userCheckToConfig(h.PgSQLConfig),
-		RedisConfig: h.RedisConfig, LDAPConfig: h.LDAPConfig}
+		MySQLConfig: userCheckToConfig(h.MySQLConfig), PgSQLConfig: userCheckToConfig(h.PgSQLConfig)}
 	if h.TCPConfig != nil {
 		out.TCPConfig = &config.TCPCheck{}
+	}
+	if h.RedisConfig != nil {
+		out.RedisConfig = &config.EmptyCheck{}
+	}
+	if h.LDAPConfig != nil {
+		out.LDAPConfig = &config.EmptyCheck{}
 	}
 	return out
 }
@@ -415,10 +420,15 @@ func healthOut(h *config.HealthCheck) *client.HealthCheck {
 	out := &client.HealthCheck{Port: h.Port, CheckDelay: client.Millis(h.CheckDelay), CheckTimeout: client.Millis(h.CheckTimeout),
 		CheckMaxRetries: h.CheckMaxRetries, CheckRise: h.CheckRise,
 		HTTPConfig: httpCheckOut(h.HTTPConfig), HTTPSConfig: httpCheckOut(h.HTTPSConfig),
-		MySQLConfig: userCheckOut(h.MySQLConfig), PgSQLConfig: userCheckOut(h.PgSQLConfig),
-		RedisConfig: h.RedisConfig, LDAPConfig: h.LDAPConfig}
+		MySQLConfig: userCheckOut(h.MySQLConfig), PgSQLConfig: userCheckOut(h.PgSQLConfig)}
 	if h.TCPConfig != nil {
 		out.TCPConfig = &client.TCPCheck{}
+	}
+	if h.RedisConfig != nil {
+		out.RedisConfig = &json.RawMessage{'{', '}'}
+	}
+	if h.LDAPConfig != nil {
+		out.LDAPConfig = &json.RawMessage{'{', '}'}
 	}
 	return out
 }

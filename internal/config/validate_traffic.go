@@ -170,6 +170,8 @@ func (v *validator) headerRules(p string, rules []HeaderRule, proto Protocol) {
 			v.add(rp+".name", "%q is not a header field name", r.Name)
 		} else if hopByHop[strings.ToLower(r.Name)] {
 			v.add(rp+".name", "%s frames the message or the connection: the proxy owns it", r.Name)
+		} else if strings.EqualFold(r.Name, "host") {
+			v.add(rp+".name", "the Host header is set by the backend's host option")
 		}
 		switch r.Action {
 		case HeaderSet, HeaderAdd:

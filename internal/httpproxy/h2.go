@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
 	"github.com/gantry-lb/gantry/internal/snapshot"
+	"github.com/gantry-lb/gantry/internal/tcpproxy"
 	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
@@ -30,7 +31,7 @@ func (c *conn) serveH2() {
 	}
 	c.lc.SetIdle(true) // until a stream starts
 	c.s.h2.ServeConn(&prefixConn{Conn: c.raw, r: c.br}, &http2.ServeConnOpts{
-		Handler:    &h2Handler{s: c.s, lc: c.lc, ip: c.ip},
+		Handler:    &h2Handler{s: c.s, lc: c.lc, ip: c.ip, cl: c.cl},
 		BaseConfig: &http.Server{IdleTimeout: fe.TimeoutClient, ReadHeaderTimeout: fe.TimeoutHTTPRequest},
 	})
 }
@@ -48,6 +49,7 @@ type h2Handler struct {
 	s  *Server
 	lc *listener.Conn
 	ip string
+	cl tcpproxy.Client
 	// active counts streams in flight; with none, the connection is idle
 	// and a draining listener may close it.
 	active atomic.Int64
@@ -147,13 +149,14 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	c.u = upstreamRequest{target: req.Target, host: req.Host, clientIP: h.ip}
 
-	ep, uc, _ := h.s.connect(be)
-	if uc == nil {
-		http.Error(w, "no server is available to handle this request", http.StatusServiceUnavailable)
+	c.cl = h.cl
+	be, ep, uc, _, err := c.connect(be, nil)
+	if err != nil {
+		http.Error(w, connectError(err), http.StatusServiceUnavailable)
 		return
 	}
 	defer func() {
-		ep.End()
+		tcpproxy.Done(be, ep)
 		ep.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out)
 	}()
 	if err := h.exchange(w, r, c, fe, be, ep, uc); err != nil {
@@ -178,7 +181,7 @@ type errHeadersSent struct{ error }
 // the caller closes uc; on success uc went back to the pool or was closed.
 func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn) error {
 	req := &c.req
-	c.head = appendRequestHead(c.head[:0], req, &c.u, fe)
+	c.head = appendRequestHead(c.head[:0], req, &c.u, fe, be)
 	uc.SetDeadline(time.Now().Add(be.TimeoutServer))
 	if _, err := uc.Write(c.head); err != nil {
 		http.Error(w, "could not send the request to the server", http.StatusBadGateway)
@@ -233,10 +236,15 @@ func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe
 		case fieldHop, fieldUpgrade, fieldFraming:
 			continue
 		}
-		if resp.Nominated(f.Name) {
+		if resp.Nominated(f.Name) || replaced(fe.ResponseHeaders, f.Name) {
 			continue
 		}
 		hdr.Add(string(f.Name), string(f.Value))
+	}
+	for _, rule := range fe.ResponseHeaders {
+		if rule.Action != snapshot.HeaderRemove {
+			hdr.Add(rule.Name, string(rule.Value))
+		}
 	}
 	if framing == h1.Length {
 		hdr.Set("Content-Length", strconv.FormatInt(n, 10))
@@ -263,7 +271,7 @@ func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe
 		}
 	}
 	if framing != h1.UntilClose && !resp.Close && uc.R.Buffered() == 0 {
-		release(ep, uc)
+		release(be, ep, uc)
 	} else {
 		uc.Close()
 	}

@@ -91,19 +91,23 @@ type upstreamRequest struct {
 // framing re-emitted from what was parsed, then the fields gantry adds.
 // Fields gantry adds are written after the client's and cannot be removed
 // by the client: its Connection header is never forwarded. On the hot path.
-func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snapshot.Frontend) []byte {
+func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snapshot.Frontend, be *snapshot.Backend) []byte {
 	dst = append(dst, req.Method...)
 	dst = append(dst, ' ')
 	dst = append(dst, u.target...)
 	dst = append(dst, " HTTP/1.1\r\nHost: "...)
-	dst = append(dst, u.host...)
+	if be.Host != nil {
+		dst = append(dst, be.Host...)
+	} else {
+		dst = append(dst, u.host...)
+	}
 	dst = append(dst, '\r', '\n')
 	xff, fwd := false, false
 	for i := range req.Headers {
 		h := &req.Headers[i]
 		// The codec refuses a Connection header that names Host or the
 		// framing fields, so this never drops those.
-		if req.Nominated(h.Name) {
+		if req.Nominated(h.Name) || replaced(fe.RequestHeaders, h.Name) {
 			continue
 		}
 		switch classify(h.Name) {
@@ -177,7 +181,33 @@ func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snap
 		dst = strconv.AppendQuote(dst, string(u.host))
 		dst = append(dst, '\r', '\n')
 	}
+	dst = appendRules(dst, fe.RequestHeaders)
 	return append(dst, '\r', '\n')
+}
+
+// replaced reports whether a set or remove rule drops the field name. On
+// the hot path: no allocation.
+func replaced(rules []snapshot.HeaderRule, name []byte) bool {
+	for i := range rules {
+		r := &rules[i]
+		if r.Action != snapshot.HeaderAdd && len(r.Name) == len(name) && h1.EqualFold(name, r.Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendRules appends the fields that set and add rules write.
+func appendRules(dst []byte, rules []snapshot.HeaderRule) []byte {
+	for i := range rules {
+		if r := &rules[i]; r.Action != snapshot.HeaderRemove {
+			dst = append(dst, r.Name...)
+			dst = append(dst, ':', ' ')
+			dst = append(dst, r.Value...)
+			dst = append(dst, '\r', '\n')
+		}
+	}
+	return dst
 }
 
 // appendLower appends b in ASCII lower case.
@@ -230,7 +260,8 @@ func appendStatusLine(dst []byte, code int, reason []byte) []byte {
 // and framing fields are left to the caller, except that keepLength keeps
 // Content-Length (for responses without a body, where it describes the
 // representation) and keepTE keeps Transfer-Encoding.
-func appendResponseFields(dst []byte, resp *h1.Response, keepLength, keepTE bool) []byte {
+// Response header rules (rules, may be nil) drop and add fields.
+func appendResponseFields(dst []byte, resp *h1.Response, keepLength, keepTE bool, rules []snapshot.HeaderRule) []byte {
 	for i := range resp.Headers {
 		h := &resp.Headers[i]
 		switch classify(h.Name) {
@@ -241,11 +272,11 @@ func appendResponseFields(dst []byte, resp *h1.Response, keepLength, keepTE bool
 				continue
 			}
 		default:
-			if resp.Nominated(h.Name) {
+			if resp.Nominated(h.Name) || replaced(rules, h.Name) {
 				continue
 			}
 		}
 		dst = appendField(dst, h.Name, h.Value)
 	}
-	return dst
+	return appendRules(dst, rules)
 }

@@ -76,7 +76,7 @@ func TestAppendRequestHead(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := parseReq(t, tt.raw)
 			u := &upstreamRequest{target: req.Target, host: req.Host, clientIP: tt.ip, upgrade: tt.up}
-			got := string(appendRequestHead(nil, req, u, tt.fe))
+			got := string(appendRequestHead(nil, req, u, tt.fe, &snapshot.Backend{}))
 			if got != tt.want {
 				t.Fatalf("got\n%q\nwant\n%q", got, tt.want)
 			}

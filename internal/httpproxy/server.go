@@ -21,7 +21,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -31,7 +30,6 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 
-	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
@@ -99,6 +97,7 @@ type conn struct {
 	lc   *listener.Conn
 	raw  net.Conn
 	ip   string
+	cl   tcpproxy.Client // for PROXY headers to servers
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	ubw  *bufio.Writer // chunked request bodies to the upstream
@@ -127,7 +126,8 @@ type conn struct {
 func (s *Server) Serve(lc *listener.Conn) {
 	c := s.conns.Get().(*conn)
 	c.lc, c.raw = lc, lc.Conn
-	c.ip = clientIP(lc.RemoteAddr())
+	c.ip = lc.Peer.Addr().String()
+	c.cl = tcpproxy.Client{Src: lc.Peer, Dst: lc.Local}
 	if fe := c.frontend(); fe != nil {
 		fe.Traffic.CountConn()
 	}
@@ -161,16 +161,6 @@ func (c *conn) lingerClose() {
 	}
 	c.raw.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	io.CopyN(io.Discard, c.raw, 256<<10)
-}
-
-func clientIP(a net.Addr) string {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap().String()
-	}
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap().String()
-	}
-	return a.String()
 }
 
 func (c *conn) frontend() *snapshot.Frontend {
@@ -304,16 +294,15 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 		}
 		first = buf[:n]
 	}
-	ep, uc, reused := c.s.connect(be)
-	if uc == nil {
-		msg := "no server is available to handle this request"
-		if ep != nil {
-			msg = "could not connect to any server of this backend"
-		}
-		return c.errorResponse(503, msg, req.HasBody())
+	be, ep, uc, reused, err := c.connect(be, nil)
+	if err != nil {
+		return c.errorResponse(503, connectError(err), req.HasBody())
 	}
-	defer c.finished(ep)
-	c.head = appendRequestHead(c.head[:0], req, &c.u, fe)
+	defer c.finished(be, ep)
+	if be.ShutdownSessions {
+		defer ep.Track(c.raw)()
+	}
+	c.head = appendRequestHead(c.head[:0], req, &c.u, fe, be)
 	// A small body that already arrived goes out in the same write as the head.
 	inline := false
 	if n := req.ContentLength; n > 0 && !req.Expect100 && n <= inlineBody && int(n) <= c.br.Buffered() {
@@ -331,7 +320,7 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 		// A pooled connection the server closed meanwhile: nothing was
 		// processed, so a fresh one is safe for any request.
 		if reused && isClosedByPeer(err) {
-			if uc = c.s.dial(ep, be); uc != nil {
+			if uc = c.s.dial(ep, be, &c.cl); uc != nil {
 				reused = false
 				uc.SetDeadline(time.Now().Add(be.TimeoutServer))
 				continue
@@ -412,8 +401,8 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 }
 
 // finished counts the end of a request to ep.
-func (c *conn) finished(ep *upstream.Endpoint) {
-	ep.End()
+func (c *conn) finished(be *snapshot.Backend, ep *upstream.Endpoint) {
+	tcpproxy.Done(be, ep)
 	ep.Traffic.Observe(c.status, time.Since(c.start), c.in, c.out)
 }
 
@@ -515,9 +504,9 @@ func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.E
 				uc.Close()
 				if retry && isClosedByPeer(err) {
 					retry = false
-					if uc = c.s.dial(ep, be); uc != nil {
+					if uc = c.s.dial(ep, be, &c.cl); uc != nil {
 						uc.SetDeadline(time.Now().Add(be.TimeoutServer))
-						c.head = appendRequestHead(c.head[:0], req, &c.u, fe)
+						c.head = appendRequestHead(c.head[:0], req, &c.u, fe, be)
 						if _, err := uc.Write(c.head); err == nil {
 							c.resp.Reset()
 							continue
@@ -551,7 +540,7 @@ func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.E
 			if req.Minor == 1 {
 				c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
 				c.head = appendStatusLine(c.head[:0], st, c.resp.Reason)
-				c.head = appendResponseFields(c.head, &c.resp, false, false)
+				c.head = appendResponseFields(c.head, &c.resp, false, false, nil)
 				c.head = append(c.head, '\r', '\n')
 				c.bw.Write(c.head)
 				if c.bw.Flush() != nil {
@@ -581,7 +570,7 @@ func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstre
 		keepClient = false
 	}
 	h := appendStatusLine(c.head[:0], resp.Status, resp.Reason)
-	h = appendResponseFields(h, resp, framing == h1.NoBody, framing == h1.Chunked && !dechunk || rechunk)
+	h = appendResponseFields(h, resp, framing == h1.NoBody, framing == h1.Chunked && !dechunk || rechunk, fe.ResponseHeaders)
 	switch {
 	case framing == h1.Length:
 		h = append(h, "Content-Length: "...)
@@ -617,7 +606,7 @@ func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstre
 	}
 	// Bytes beyond the response mean the connection is out of step.
 	if err == nil && framing != h1.UntilClose && !resp.Close && !c.noReuse && uc.R.Buffered() == 0 {
-		release(ep, uc)
+		release(be, ep, uc)
 	} else {
 		uc.Close()
 	}
@@ -745,7 +734,7 @@ func (c *conn) copyStream(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstr
 func (c *conn) tunnel(be *snapshot.Backend, uc *upstream.Conn) {
 	c.status = 101
 	h := appendStatusLine(c.head[:0], 101, c.resp.Reason)
-	h = appendResponseFields(h, &c.resp, false, false)
+	h = appendResponseFields(h, &c.resp, false, false, nil)
 	h = append(h, "Connection: Upgrade\r\nUpgrade: "...)
 	h = append(h, c.resp.Upgrade...)
 	h = append(h, "\r\n\r\n"...)
@@ -815,42 +804,50 @@ func statusText(code int) string {
 	return "Error"
 }
 
-// connect picks an endpoint of be and returns a connection to it: a pooled
-// one when there is one, else a new one. A failed connect moves on to another
-// endpoint (at most one attempt per endpoint, and at most 3). On success the
-// endpoint's in-flight count is raised: call ep.End when done. It returns a
-// nil conn when nothing could be reached, with the last endpoint tried (nil
-// when none was available).
-func (s *Server) connect(be *snapshot.Backend) (*upstream.Endpoint, *upstream.Conn, bool) {
-	var tried [maxConnectAttempts]*upstream.Endpoint
-	var last *upstream.Endpoint
-	for n := 0; n < maxConnectAttempts; {
-		ep := balance.PickUntried(be.Picker, len(be.Endpoints), tried[:n])
-		if ep == nil {
-			break
+// connect returns a connection to a server of be for this request: a
+// pooled one when the chosen server has one, else a new one, trying servers
+// as tcpproxy.Attempts says (retries, redispatch, max_connections and its
+// queue, failover). preferred, when set, is the sticky or hashed choice. On
+// success the endpoint's in-flight count is raised: call finished. It
+// returns the backend actually used (be or its failover).
+func (c *conn) connect(be *snapshot.Backend, preferred *upstream.Endpoint) (*snapshot.Backend, *upstream.Endpoint, *upstream.Conn, bool, error) {
+	a := tcpproxy.NewAttempts(be, preferred, nil)
+	for {
+		ep, err := a.Next()
+		if err != nil {
+			return a.Backend(), nil, nil, false, err
 		}
-		if uc := takeIdle(ep); uc != nil {
-			ep.Begin()
-			return ep, uc, true
+		be := a.Backend()
+		// A connection that carried a PROXY header speaks for one client:
+		// it is never pooled, so there is never one to take.
+		if be.Proxy == snapshot.ProxyNone {
+			if uc := takeIdle(ep); uc != nil {
+				return be, ep, uc, true, nil
+			}
 		}
-		if uc := s.dial(ep, be); uc != nil {
-			ep.Begin()
-			return ep, uc, false
+		if uc := c.s.dial(ep, be, &c.cl); uc != nil {
+			return be, ep, uc, false, nil
 		}
-		ep.CountFailure()
-		tried[n], last = ep, ep
-		n++
+		a.Failed(ep)
 	}
-	return last, nil, false
 }
 
-// maxConnectAttempts bounds the servers tried for one request.
-const maxConnectAttempts = 3
+// connectError is the text of the 503 for an error of connect.
+func connectError(err error) string {
+	switch {
+	case errors.Is(err, tcpproxy.ErrQueueTimeout):
+		return "every server is busy: the request waited too long in the queue"
+	case errors.Is(err, tcpproxy.ErrConnect):
+		return "could not connect to any server of this backend"
+	}
+	return "no server is available to handle this request"
+}
 
 // release returns a finished connection to ep's pool, or closes it when the
-// pool is full or ep left the config (also when that happens during Put).
-func release(ep *upstream.Endpoint, uc *upstream.Conn) {
-	if ep.Removed() || !ep.Idle.Put(uc) {
+// pool is full, ep left the config (also when that happens during Put) or
+// the connection carried a PROXY header for one client.
+func release(be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn) {
+	if be.Proxy != snapshot.ProxyNone || ep.Removed() || !ep.Idle.Put(uc) {
 		uc.Close()
 		return
 	}
@@ -896,15 +893,14 @@ func alive(c net.Conn) bool {
 	return ok
 }
 
-func (s *Server) dial(ep *upstream.Endpoint, be *snapshot.Backend) *upstream.Conn {
-	nc, err := net.DialTimeout("tcp", ep.Addr, be.TimeoutConnect)
+func (s *Server) dial(ep *upstream.Endpoint, be *snapshot.Backend, cl *tcpproxy.Client) *upstream.Conn {
+	nc, err := tcpproxy.Dial(be, ep, cl)
 	if err != nil {
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.log.Debug("connect failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
 		}
 		return nil
 	}
-	ep.CountConn()
 	return &upstream.Conn{Conn: nc, R: bufio.NewReaderSize(nc, 4096)}
 }
 

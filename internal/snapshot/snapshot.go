@@ -49,6 +49,10 @@ type Frontend struct {
 	XForwardedFor      bool
 	Forwarded          bool
 
+	// RequestHeaders and ResponseHeaders edit forwarded requests and
+	// returned responses, in order.
+	RequestHeaders, ResponseHeaders []HeaderRule
+
 	// Traffic counts this frontend's requests; live state that survives
 	// swaps. Never nil.
 	Traffic *upstream.Traffic
@@ -64,7 +68,56 @@ type Backend struct {
 	TimeoutServer  time.Duration
 	TimeoutConnect time.Duration
 	TimeoutTunnel  time.Duration
+
+	// Proxy is the PROXY protocol header sent to servers (ProxyNone: none).
+	Proxy ProxyVersion
+	// MaxConnections caps what is in flight per server (0: no cap); over
+	// it, requests wait in Queue for up to TimeoutQueue.
+	MaxConnections int
+	TimeoutQueue   time.Duration
+	// Queue is live state shared by every snapshot naming this backend.
+	// Never nil.
+	Queue *upstream.Queue
+	// MaxRetries and Redispatch: see config.Backend.
+	MaxRetries, Redispatch int
+	// Failover takes the traffic while no server of this backend is
+	// available (failover_host); nil when none.
+	Failover *Backend
+	// Host, when set, replaces the Host header sent to servers.
+	Host []byte
+	// ShutdownSessions closes the sessions of a server that goes down.
+	ShutdownSessions bool
 }
+
+// HeaderRule is a compiled config.HeaderRule.
+type HeaderRule struct {
+	// Action is HeaderSet, HeaderAdd or HeaderRemove.
+	Action HeaderAction
+	Name   string // as configured; compared case-insensitively
+	Value  []byte
+}
+
+// HeaderAction is what a HeaderRule does.
+type HeaderAction uint8
+
+// Header rule actions.
+const (
+	HeaderSet HeaderAction = iota
+	HeaderAdd
+	HeaderRemove
+)
+
+// ProxyVersion is the PROXY protocol header a backend sends.
+type ProxyVersion uint8
+
+// PROXY protocol versions.
+const (
+	ProxyNone    ProxyVersion = iota
+	ProxyV1                   // text
+	ProxyV2                   // binary
+	ProxyV2SSL                // binary with the client's TLS details
+	ProxyV2SSLCN              // and its certificate's common name
+)
 
 // Route returns the backend for a request: the best matching route, else the
 // default backend; nil when neither exists. h may be nil. On the hot path:
@@ -140,6 +193,11 @@ func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapsh
 			backends[b.Name] = b
 			s.backends = append(s.backends, b)
 		}
+		for j := range lb.Backends {
+			if name := lb.Backends[j].FailoverHost; name != "" {
+				backends[lb.Backends[j].Name].Failover = backends[name]
+			}
+		}
 		for j := range lb.Frontends {
 			if err := s.frontend(lb, &lb.Frontends[j], backends, reg); err != nil {
 				return nil, err
@@ -156,9 +214,19 @@ func (s *Snapshot) backend(lbName string, cb *config.Backend, reg *upstream.Regi
 	}
 	b := &Backend{
 		LB: lbName, Name: cb.Name, Protocol: cb.ForwardProtocol,
-		TimeoutServer:  cb.TimeoutServer.Duration(),
-		TimeoutConnect: cb.TimeoutConnect.Duration(),
-		TimeoutTunnel:  cb.TimeoutTunnel.Duration(),
+		TimeoutServer:    cb.TimeoutServer.Duration(),
+		TimeoutConnect:   cb.TimeoutConnect.Duration(),
+		TimeoutTunnel:    cb.TimeoutTunnel.Duration(),
+		Proxy:            proxyVersion(cb.ProxyProtocol),
+		MaxConnections:   cb.MaxConnections,
+		TimeoutQueue:     cb.TimeoutQueue.Duration(),
+		Queue:            reg.Queue(lbName + "/" + cb.Name),
+		MaxRetries:       *cb.MaxRetries,
+		Redispatch:       *cb.RedispatchAttemptCount,
+		ShutdownSessions: cb.OnMarkedDownAction == config.MarkedDownShutdown,
+	}
+	if cb.Host != "" {
+		b.Host = []byte(cb.Host)
 	}
 	weights := make([]int, 0, len(cb.Servers))
 	for k := range cb.Servers {
@@ -175,6 +243,37 @@ func (s *Snapshot) backend(lbName string, cb *config.Backend, reg *upstream.Regi
 	}
 	b.Picker = balance.New(algo, b.Endpoints, weights)
 	return b, nil
+}
+
+func proxyVersion(s string) ProxyVersion {
+	switch s {
+	case config.ProxyV1:
+		return ProxyV1
+	case config.ProxyV2:
+		return ProxyV2
+	case config.ProxyV2SSL:
+		return ProxyV2SSL
+	case config.ProxyV2SSLCN:
+		return ProxyV2SSLCN
+	}
+	return ProxyNone
+}
+
+func headerRules(rs []config.HeaderRule) []HeaderRule {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]HeaderRule, len(rs))
+	for i, r := range rs {
+		out[i] = HeaderRule{Name: r.Name, Value: []byte(r.Value)}
+		switch r.Action {
+		case config.HeaderAdd:
+			out[i].Action = HeaderAdd
+		case config.HeaderRemove:
+			out[i].Action = HeaderRemove
+		}
+	}
+	return out
 }
 
 func healthSpec(hc *config.HealthCheck, srv *config.Server) health.Spec {
@@ -212,6 +311,8 @@ func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[str
 		MaxHeaders:         cf.MaxHeaders,
 		XForwardedFor:      *cf.XForwardedFor,
 		Forwarded:          cf.Forwarded,
+		RequestHeaders:     headerRules(cf.RequestHeaders),
+		ResponseHeaders:    headerRules(cf.ResponseHeaders),
 	}
 	if len(cf.Routes) > 0 {
 		rules := make([]route.Rule[*Backend], len(cf.Routes))

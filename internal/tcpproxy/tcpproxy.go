@@ -12,15 +12,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
-	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/listener"
 	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/tcpproxy/sni"
-	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
 // peekSize bounds the bytes read while looking for the SNI: a TLS record is
@@ -73,12 +70,15 @@ func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 		p.debug("no backend for connection", "frontend", fe.Name, "remote", c.RemoteAddr())
 		return
 	}
-	ep, uc := Dial(be)
-	if uc == nil {
-		p.debug("no server available", "backend", be.Name, "remote", c.RemoteAddr())
+	be, ep, uc, err := Connect(be, nil, &Client{Src: c.Peer, Dst: c.Local}, nil)
+	if err != nil {
+		p.debug("no server", "backend", be.Name, "remote", c.RemoteAddr(), "err", err)
 		return
 	}
-	defer ep.End()
+	defer Done(be, ep)
+	if be.ShutdownSessions {
+		defer ep.Track(c.Conn)()
+	}
 	if len(pending) > 0 {
 		// Deliver the peeked bytes now and give the 16 KiB buffer back,
 		// rather than holding it for the life of the tunnel.
@@ -105,27 +105,4 @@ func (p *Proxy) debug(msg string, args ...any) {
 	if p.log.Enabled(context.Background(), slog.LevelDebug) {
 		p.log.Debug(msg, args...)
 	}
-}
-
-// Dial picks an endpoint of be and connects to it, trying other endpoints
-// when a connect fails (at most one attempt per endpoint, and at most 3).
-// On success the endpoint's in-flight count is raised: call ep.End when done.
-// It returns nil, nil when no endpoint could be reached.
-func Dial(be *snapshot.Backend) (*upstream.Endpoint, net.Conn) {
-	var tried [3]*upstream.Endpoint
-	for n := range len(tried) {
-		ep := balance.PickUntried(be.Picker, len(be.Endpoints), tried[:n])
-		if ep == nil {
-			return nil, nil
-		}
-		c, err := net.DialTimeout("tcp", ep.Addr, be.TimeoutConnect)
-		if err == nil {
-			ep.Begin()
-			ep.CountConn()
-			return ep, c
-		}
-		ep.CountFailure()
-		tried[n] = ep
-	}
-	return nil, nil
 }

@@ -203,11 +203,26 @@ type Registry struct {
 	mu        sync.Mutex
 	m         map[Key]*Endpoint
 	frontends map[string]*Traffic
+	queues    map[string]*Queue
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{m: make(map[Key]*Endpoint), frontends: make(map[string]*Traffic)}
+	return &Registry{m: make(map[Key]*Endpoint), frontends: make(map[string]*Traffic), queues: make(map[string]*Queue)}
+}
+
+// Queue returns the wait queue of the backend named backend ("lb/backend"),
+// created on first use; it survives snapshot swaps until Retain keeps no
+// endpoint of that backend.
+func (r *Registry) Queue(backend string) *Queue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q, ok := r.queues[backend]
+	if !ok {
+		q = NewQueue()
+		r.queues[backend] = q
+	}
+	return q
 }
 
 // Frontend returns the traffic counters of the frontend named name
@@ -257,6 +272,16 @@ func (r *Registry) Retain(keep map[Key]bool) {
 		if !keep[k] {
 			delete(r.m, k)
 			gone = append(gone, e)
+		}
+	}
+	backends := make(map[string]bool, len(r.queues))
+	for k := range keep {
+		backends[k.Backend] = true
+	}
+	for name, q := range r.queues {
+		if !backends[name] {
+			delete(r.queues, name)
+			q.Signal() // nobody will free a slot: let waiters give up
 		}
 	}
 	r.mu.Unlock()
