@@ -121,7 +121,7 @@ func (d *Dataplane) serve(c *listener.Conn) {
 		return
 	}
 	fe := snap.Frontend(c.Listener().Addr)
-	if fe == nil {
+	if fe == nil || !d.admit(c, fe) {
 		return
 	}
 	switch fe.Protocol {

@@ -10,6 +10,7 @@ package snapshot
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -52,6 +53,11 @@ type Frontend struct {
 	// RequestHeaders and ResponseHeaders edit forwarded requests and
 	// returned responses, in order.
 	RequestHeaders, ResponseHeaders []HeaderRule
+
+	// AcceptProxy lists the senders trusted to start connections with a
+	// PROXY protocol header; when non-empty, every connection must come
+	// from one of them and carry one.
+	AcceptProxy []netip.Prefix
 
 	// Traffic counts this frontend's requests; live state that survives
 	// swaps. Never nil.
@@ -129,6 +135,17 @@ func (f *Frontend) Route(host, path []byte, h route.Headers) *Backend {
 		}
 	}
 	return f.Default
+}
+
+// TrustsProxy reports whether a connection from a may send a PROXY header.
+func (f *Frontend) TrustsProxy(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range f.AcceptProxy {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // HasRoutes reports whether the frontend routes by host, path, header or SNI.
@@ -313,6 +330,13 @@ func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[str
 		Forwarded:          cf.Forwarded,
 		RequestHeaders:     headerRules(cf.RequestHeaders),
 		ResponseHeaders:    headerRules(cf.ResponseHeaders),
+	}
+	for _, c := range cf.AcceptProxyFrom {
+		p, err := config.ParseCIDR(c)
+		if err != nil {
+			return fmt.Errorf("lbs[%s].frontends[%s].accept_proxy_from: %w", lb.Name, cf.Name, err)
+		}
+		f.AcceptProxy = append(f.AcceptProxy, p.Masked())
 	}
 	if len(cf.Routes) > 0 {
 		rules := make([]route.Rule[*Backend], len(cf.Routes))
