@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/health"
 	"github.com/gantry-lb/gantry/internal/httpproxy"
@@ -31,6 +32,8 @@ type Dataplane struct {
 	http      *httpproxy.Server
 	tcp       *tcpproxy.Proxy
 	checker   *health.Checker
+	tables    *balance.Tables
+	secret    []byte // keys sticky cookies
 
 	mu       sync.Mutex // serialises Apply
 	revision uint64
@@ -45,6 +48,8 @@ func NewDataplane(log *slog.Logger) *Dataplane {
 		log:     log.With("component", "dataplane"),
 		reg:     upstream.NewRegistry(),
 		checker: health.NewChecker(log),
+		tables:  balance.NewTables(nil),
+		secret:  randomSecret(),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -77,7 +82,7 @@ func (d *Dataplane) ApplyRevision(cfg *config.Config, rev uint64) error {
 }
 
 func (d *Dataplane) apply(cfg *config.Config, rev uint64) error {
-	snap, err := snapshot.Build(cfg, d.reg, rev)
+	snap, err := snapshot.BuildLive(cfg, snapshot.Live{Registry: d.reg, Tables: d.tables, CookieSecret: d.secret}, rev)
 	if err != nil {
 		d.reg.Retain(d.keys())
 		return err
@@ -90,6 +95,7 @@ func (d *Dataplane) apply(cfg *config.Config, rev uint64) error {
 	d.checker.Sync(snap.HealthTargets())
 	d.reg.Retain(snap.EndpointKeys())
 	d.reg.RetainFrontends(snap.FrontendKeys())
+	d.tables.Retain(snap.StickyKeys())
 	d.log.Debug("applied", "revision", snap.Revision, "listeners", len(snap.Addrs()))
 	return nil
 }

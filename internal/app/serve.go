@@ -54,6 +54,11 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 	}
 	d := NewDataplane(o.Log)
 	d.SetDrainTimeout(o.DrainTimeout)
+	secret, err := loadOrCreateKey(filepath.Join(o.DataDir, cookieKeyFile))
+	if err != nil {
+		return err
+	}
+	d.SetCookieSecret(secret)
 	rec := &reconciler{ctl: ctl, d: d, log: o.Log.With("component", "reconcile"), changed: make(chan struct{})}
 	rctx, stopReconcile := context.WithCancel(ctx)
 	recDone := make(chan struct{})

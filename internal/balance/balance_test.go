@@ -10,7 +10,7 @@ import (
 	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
-var algorithms = []Algorithm{RoundRobin, LeastConn, First}
+var algorithms = []Algorithm{RoundRobin, LeastConn, First, Random, Source, URI, Header}
 
 func endpoints(n int) []*upstream.Endpoint {
 	eps := make([]*upstream.Endpoint, n)
@@ -83,9 +83,14 @@ func TestParseAlgorithm(t *testing.T) {
 		{in: "roundrobin", want: RoundRobin},
 		{in: "leastconn", want: LeastConn},
 		{in: "first", want: First},
+		{in: "random", want: Random},
+		{in: "source", want: Source},
+		{in: "uri", want: URI},
+		{in: "hdr", want: Header},
 		{in: "", wantErr: true},
 		{in: "RoundRobin", wantErr: true},
-		{in: "random", wantErr: true},
+		{in: "hash", wantErr: true},
+		{in: "hdr(x-user)", wantErr: true},
 		{in: "leastconn ", wantErr: true},
 	}
 	for _, tt := range tests {
@@ -108,6 +113,11 @@ func TestParseAlgorithm(t *testing.T) {
 	if s := Algorithm(9).String(); s != "Algorithm(9)" {
 		t.Errorf("Algorithm(9).String() = %q", s)
 	}
+	for _, a := range algorithms {
+		if want := a == Source || a == URI || a == Header; a.Hashed() != want {
+			t.Errorf("%v.Hashed() = %v, want %v", a, a.Hashed(), want)
+		}
+	}
 }
 
 func TestNewPanicsOnProgrammingErrors(t *testing.T) {
@@ -117,6 +127,7 @@ func TestNewPanicsOnProgrammingErrors(t *testing.T) {
 	}{
 		{"weights shorter than endpoints", func() { New(RoundRobin, endpoints(2), []int{1}) }},
 		{"unknown algorithm", func() { New(Algorithm(7), endpoints(1), nil) }},
+		{"unknown algorithm (NewGroup)", func() { NewGroup(Algorithm(8), nil) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,8 +30,9 @@ func newLeastConn(eps []*upstream.Endpoint, weights []int) *leastConn {
 	return &leastConn{eps: ws}
 }
 
-// Pick returns the least loaded available endpoint. On the hot path; 0 allocs.
-func (p *leastConn) Pick() *upstream.Endpoint {
+// pick returns the least loaded available endpoint not in skip. On the hot
+// path; 0 allocs.
+func (p *leastConn) pick(skip []*upstream.Endpoint) *upstream.Endpoint {
 	n := len(p.eps)
 	if n == 0 {
 		return nil
@@ -43,7 +44,7 @@ func (p *leastConn) Pick() *upstream.Endpoint {
 	// free of the wrap branch and let the compiler drop bounds checks.
 	for _, half := range [2][]weighted{p.eps[start:], p.eps[:start]} {
 		for _, x := range half {
-			if !x.e.Available() {
+			if !usable(x.e, skip) {
 				continue
 			}
 			in := x.e.Inflight()

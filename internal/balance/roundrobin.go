@@ -12,11 +12,12 @@ import "github.com/gantry-lb/gantry/internal/upstream"
 const maxSchedule = 8192
 
 // roundRobin is smooth weighted round robin (nginx's algorithm) made
-// lock-free: New runs the algorithm for one full cycle and stores the order,
-// and Pick walks that order with one atomic counter.
+// lock-free: NewGroup runs the algorithm for one full cycle and stores the
+// order, and pick walks that order with one atomic counter.
 //
-// An endpoint that is not Available gives up its slots: a pick that lands on
-// one moves on to the next available slot and consumes the slots it skipped.
+// An endpoint that is not Available (or already tried by this request) gives
+// up its slots: a pick that lands on one moves on to the next available slot
+// and consumes the slots it skipped.
 // So while some endpoints are down, every cycle still visits each slot of the
 // others exactly once, and the others share the traffic in proportion to
 // their weights, still interleaved. With concurrent picks that skip at the
@@ -32,25 +33,25 @@ func newRoundRobin(eps []*upstream.Endpoint, weights []int) *roundRobin {
 	return &roundRobin{sched: smoothSchedule(eps, weights), eps: eps}
 }
 
-// Pick returns the endpoint of the next slot, skipping unavailable ones for at
-// most one cycle. On the hot path; 0 allocs.
-func (p *roundRobin) Pick() *upstream.Endpoint {
+// pick returns the endpoint of the next slot, skipping unavailable ones and
+// those in skip for at most one cycle. On the hot path; 0 allocs.
+func (p *roundRobin) pick(skip []*upstream.Endpoint) *upstream.Endpoint {
 	l := uint64(len(p.sched))
 	if l == 0 {
 		return nil
 	}
 	pos := (p.next.n.Add(1) - 1) % l
-	if e := p.sched[pos]; e.Available() {
+	if e := p.sched[pos]; usable(e, skip) {
 		return e
 	}
-	return p.skip(int(pos))
+	return p.skip(int(pos), skip)
 }
 
-// skip is Pick's slow path, when the slot at pos is unavailable.
-func (p *roundRobin) skip(pos int) *upstream.Endpoint {
+// skip is pick's slow path, when the slot at pos is unavailable or tried.
+func (p *roundRobin) skip(pos int, skip []*upstream.Endpoint) *upstream.Endpoint {
 	// Checking each endpoint once makes "everything is down" cost O(endpoints)
 	// rather than a walk over the whole cycle.
-	if !anyAvailable(p.eps) {
+	if !anyUsable(p.eps, skip) {
 		return nil
 	}
 	l := len(p.sched)
@@ -59,7 +60,7 @@ func (p *roundRobin) skip(pos int) *upstream.Endpoint {
 		if pos == l {
 			pos = 0
 		}
-		if e := p.sched[pos]; e.Available() {
+		if e := p.sched[pos]; usable(e, skip) {
 			// The slot at pos was consumed by the first Add; k more
 			// (the skipped ones and this one) are consumed now.
 			p.next.n.Add(uint64(k))
@@ -67,15 +68,6 @@ func (p *roundRobin) skip(pos int) *upstream.Endpoint {
 		}
 	}
 	return nil
-}
-
-func anyAvailable(eps []*upstream.Endpoint) bool {
-	for _, e := range eps {
-		if e.Available() {
-			return true
-		}
-	}
-	return false
 }
 
 // smoothSchedule runs nginx's smooth weighted round robin for one cycle of

@@ -150,16 +150,20 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	c.u = upstreamRequest{target: req.Target, host: req.Host, clientIP: h.ip}
 
 	c.cl = h.cl
-	be, ep, uc, _, err := c.connect(be, nil)
+	c.chosen, c.key = c.choose(be)
+	uc, _, err := c.connect(be, c.chosen)
 	if err != nil {
 		http.Error(w, connectError(err), http.StatusServiceUnavailable)
 		return
 	}
+	be, ep := c.be, c.ep
 	defer func() {
-		tcpproxy.Done(be, ep)
-		ep.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out)
+		c.start, c.status, c.in, c.out = start, w.status, max(r.ContentLength, 0), w.out
+		c.finished()
 	}()
-	if err := h.exchange(w, r, c, fe, be, ep, uc); err != nil {
+	err = h.exchange(w, r, c, fe, be, ep, uc)
+	ep.ObserveOutcome(err == nil && w.status < 500)
+	if err != nil {
 		uc.Close()
 		ep.CountFailure()
 		if h.s.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -244,6 +248,11 @@ func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe
 	for _, rule := range fe.ResponseHeaders {
 		if rule.Action != snapshot.HeaderRemove {
 			hdr.Add(rule.Name, string(rule.Value))
+		}
+	}
+	if be.Cookies != nil && (ep != c.chosen || be.Cookies.Options().TTL > 0) {
+		if v, ok := be.Cookies.SetCookie(ep); ok {
+			hdr.Add("Set-Cookie", v)
 		}
 	}
 	if framing == h1.Length {

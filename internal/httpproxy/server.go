@@ -30,6 +30,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/sys/unix"
 
+	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
@@ -93,20 +94,31 @@ func New(snaps *snapshot.Holder, log *slog.Logger) *Server {
 
 // conn is the state of one client connection, pooled.
 type conn struct {
-	s    *Server
-	lc   *listener.Conn
-	raw  net.Conn
-	ip   string
-	cl   tcpproxy.Client // for PROXY headers to servers
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	ubw  *bufio.Writer // chunked request bodies to the upstream
-	req  h1.Request
-	resp h1.Response
-	head []byte
-	cr   h1.ChunkedReader
-	cw   h1.ChunkedWriter
-	u    upstreamRequest
+	s   *Server
+	lc  *listener.Conn
+	raw net.Conn
+	ip  string
+	cl  tcpproxy.Client // for PROXY headers to servers
+	// att walks the servers the current request may try; be and ep are
+	// the backend (maybe a failover) and server it is on now, and untrack
+	// ends its shutdown_sessions tracking.
+	att     tcpproxy.Attempts
+	be      *snapshot.Backend
+	ep      *upstream.Endpoint
+	untrack func()
+	// chosen is the server the request was pinned to (sticky), and key the
+	// hash key of its backend's algorithm.
+	chosen *upstream.Endpoint
+	key    balance.HashKey
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	ubw    *bufio.Writer // chunked request bodies to the upstream
+	req    h1.Request
+	resp   h1.Response
+	head   []byte
+	cr     h1.ChunkedReader
+	cw     h1.ChunkedWriter
+	u      upstreamRequest
 	// noReuse is set when the upstream connection of the current request
 	// is out of step (a body was announced but not sent).
 	noReuse bool
@@ -294,14 +306,13 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 		}
 		first = buf[:n]
 	}
-	be, ep, uc, reused, err := c.connect(be, nil)
+	c.chosen, c.key = c.choose(be)
+	uc, reused, err := c.connect(be, c.chosen)
 	if err != nil {
 		return c.errorResponse(503, connectError(err), req.HasBody())
 	}
-	defer c.finished(be, ep)
-	if be.ShutdownSessions {
-		defer ep.Track(c.raw)()
-	}
+	defer c.finished()
+	be, ep := c.be, c.ep
 	c.head = appendRequestHead(c.head[:0], req, &c.u, fe, be)
 	// A small body that already arrived goes out in the same write as the head.
 	inline := false
@@ -366,7 +377,7 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 			// still expects the announced body, is never reused.
 			c.noReuse = true
 			c.linger = true
-			return c.relay(fe, be, ep, uc, false, false)
+			return c.relay(fe, uc, false, false)
 		default:
 			uc.Close()
 			ep.CountFailure()
@@ -394,16 +405,23 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 				ep.CountFailure()
 				return c.errorResponse(502, "the server stopped reading the request body", true)
 			}
-			return c.relay(fe, be, ep, uc, false, false)
+			return c.relay(fe, uc, false, false)
 		}
 	}
-	return c.relay(fe, be, ep, uc, reused && bodySent && replayable(req), true)
+	return c.relay(fe, uc, reused && bodySent && replayable(req), true)
 }
 
-// finished counts the end of a request to ep.
-func (c *conn) finished(be *snapshot.Backend, ep *upstream.Endpoint) {
-	tcpproxy.Done(be, ep)
-	ep.Traffic.Observe(c.status, time.Since(c.start), c.in, c.out)
+// finished counts the end of the request on the server it ended on.
+func (c *conn) finished() {
+	if c.untrack != nil {
+		c.untrack()
+		c.untrack = nil
+	}
+	if c.ep != nil {
+		tcpproxy.Done(c.be, c.ep)
+		c.ep.Traffic.Observe(c.status, time.Since(c.start), c.in, c.out)
+	}
+	c.be, c.ep, c.chosen = nil, nil, nil
 }
 
 // replayable reports whether a request may be sent again on a new
@@ -491,30 +509,33 @@ func (c *conn) sendBody(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstrea
 }
 
 // relay reads the response from uc and writes it to the client. retry
-// allows one new attempt on a fresh connection when a reused connection
-// fails before any response byte. It reports whether the client connection
-// stays open.
-func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn, retry, keepClient bool) bool {
+// allows one new attempt on a fresh connection to the same server when a
+// reused connection fails before any response byte. A replayable request
+// whose server fails before answering (a reset, a close, a malformed head, a
+// timeout) is sent again to another server, as tcpproxy.Attempts allows.
+// It reports whether the client connection stays open.
+func (c *conn) relay(fe *snapshot.Frontend, uc *upstream.Conn, retry, keepClient bool) bool {
 	req := &c.req
 	isHead := string(req.Method) == "HEAD"
 	for interim := 0; ; interim++ {
 		if c.resp.Status == 0 {
+			be, ep := c.be, c.ep
 			uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
 			if err := h1.ReadResponse(uc.R, &c.resp, upstreamLimits); err != nil {
 				uc.Close()
 				if retry && isClosedByPeer(err) {
 					retry = false
-					if uc = c.s.dial(ep, be, &c.cl); uc != nil {
-						uc.SetDeadline(time.Now().Add(be.TimeoutServer))
-						c.head = appendRequestHead(c.head[:0], req, &c.u, fe, be)
-						if _, err := uc.Write(c.head); err == nil {
-							c.resp.Reset()
-							continue
-						}
-						uc.Close()
+					if uc = c.s.dial(ep, be, &c.cl); uc != nil && c.resend(fe, uc) {
+						continue
 					}
 				}
 				ep.CountFailure()
+				ep.ObserveOutcome(false)
+				if interim == 0 && keepClient && replayable(req) {
+					if uc = c.redispatch(fe); uc != nil {
+						continue
+					}
+				}
 				if isTimeout(err) {
 					return c.errorResponse(504, "the server did not answer in time", true)
 				}
@@ -522,6 +543,7 @@ func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.E
 			}
 		}
 		st := c.resp.Status
+		be, ep := c.be, c.ep
 		if st == 101 {
 			if !c.u.upgrade {
 				uc.Close()
@@ -553,7 +575,42 @@ func (c *conn) relay(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstream.E
 		}
 		break
 	}
-	return c.relayBody(fe, be, ep, uc, isHead, keepClient)
+	c.ep.ObserveOutcome(c.resp.Status < 500)
+	return c.relayBody(fe, c.be, c.ep, uc, isHead, keepClient)
+}
+
+// resend writes the request head again on a new connection uc; on failure
+// it closes uc.
+func (c *conn) resend(fe *snapshot.Frontend, uc *upstream.Conn) bool {
+	uc.SetDeadline(time.Now().Add(c.be.TimeoutServer))
+	c.head = appendRequestHead(c.head[:0], &c.req, &c.u, fe, c.be)
+	if _, err := uc.Write(c.head); err != nil {
+		uc.Close()
+		return false
+	}
+	c.resp.Reset()
+	return true
+}
+
+// redispatch moves a replayable request whose server failed before
+// answering to the next server the attempts allow, and sends it there. It
+// returns nil when there is none.
+func (c *conn) redispatch(fe *snapshot.Frontend) *upstream.Conn {
+	c.att.Failed(c.ep)
+	c.ep = nil
+	for {
+		uc, _, err := c.next()
+		if err != nil {
+			// The request ends on no server: count it on none.
+			c.be, c.ep = c.att.Backend(), nil
+			return nil
+		}
+		if c.resend(fe, uc) {
+			return uc
+		}
+		c.att.Failed(c.ep)
+		c.ep = nil
+	}
 }
 
 // relayBody writes the final response head and streams its body.
@@ -571,6 +628,7 @@ func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstre
 	}
 	h := appendStatusLine(c.head[:0], resp.Status, resp.Reason)
 	h = appendResponseFields(h, resp, framing == h1.NoBody, framing == h1.Chunked && !dechunk || rechunk, fe.ResponseHeaders)
+	h = appendStickyCookie(h, be, c.chosen, ep)
 	switch {
 	case framing == h1.Length:
 		h = append(h, "Content-Length: "...)
@@ -600,6 +658,16 @@ func (c *conn) relayBody(fe *snapshot.Frontend, be *snapshot.Backend, ep *upstre
 		err = c.copyStream(fe, be, uc, &c.cr, !dechunk)
 	case h1.UntilClose:
 		err = c.copyStream(fe, be, uc, uc.R, rechunk)
+	}
+	if err != nil && framing == h1.Length && c.bw.Buffered() == len(h)+int(c.out) {
+		// The server cut the body short before any of the response left
+		// gantry: the client can still get a clean 502 instead.
+		uc.Close()
+		ep.CountFailure()
+		ep.ObserveOutcome(false)
+		c.bw.Reset(c.raw)
+		c.out = 0
+		return c.errorResponse(502, "the server closed the connection before the end of its response", true)
 	}
 	if err == nil {
 		err = c.bw.Flush()
@@ -808,27 +876,44 @@ func statusText(code int) string {
 // pooled one when the chosen server has one, else a new one, trying servers
 // as tcpproxy.Attempts says (retries, redispatch, max_connections and its
 // queue, failover). preferred, when set, is the sticky or hashed choice. On
-// success the endpoint's in-flight count is raised: call finished. It
-// returns the backend actually used (be or its failover).
-func (c *conn) connect(be *snapshot.Backend, preferred *upstream.Endpoint) (*snapshot.Backend, *upstream.Endpoint, *upstream.Conn, bool, error) {
-	a := tcpproxy.NewAttempts(be, preferred, nil)
+// success c.be and c.ep are the backend (be or its failover) and server,
+// with the request counted on it: call finished.
+func (c *conn) connect(be *snapshot.Backend, preferred *upstream.Endpoint) (*upstream.Conn, bool, error) {
+	c.att = tcpproxy.NewAttempts(be, preferred, c.key, nil)
+	return c.next()
+}
+
+// next moves to the next server of the attempts and connects to it.
+func (c *conn) next() (*upstream.Conn, bool, error) {
 	for {
-		ep, err := a.Next()
+		ep, err := c.att.Next()
 		if err != nil {
-			return a.Backend(), nil, nil, false, err
+			return nil, false, err
 		}
-		be := a.Backend()
+		be := c.att.Backend()
+		c.be, c.ep = be, ep
+		if c.untrack != nil {
+			c.untrack()
+			c.untrack = nil
+		}
+		if be.ShutdownSessions && c.raw != nil { // not on HTTP/2 streams
+			c.untrack = ep.Track(c.raw)
+		}
 		// A connection that carried a PROXY header speaks for one client:
 		// it is never pooled, so there is never one to take.
 		if be.Proxy == snapshot.ProxyNone {
 			if uc := takeIdle(ep); uc != nil {
-				return be, ep, uc, true, nil
+				c.pinned(c.chosen)
+				return uc, true, nil
 			}
 		}
 		if uc := c.s.dial(ep, be, &c.cl); uc != nil {
-			return be, ep, uc, false, nil
+			c.pinned(c.chosen)
+			return uc, false, nil
 		}
-		a.Failed(ep)
+		c.att.Failed(ep)
+		ep.ObserveOutcome(false)
+		c.ep = nil
 	}
 }
 

@@ -32,6 +32,7 @@ type Snapshot struct {
 	health    []health.Target
 	keys      map[upstream.Key]bool
 	feKeys    map[string]bool
+	sticky    map[string]bool
 }
 
 // Frontend is the compiled form of a config.Frontend bound to one address.
@@ -69,7 +70,14 @@ type Backend struct {
 	LB, Name  string
 	Protocol  config.Protocol
 	Endpoints []*upstream.Endpoint
-	Picker    balance.Picker
+	// Group picks servers (weights, backups, the algorithm). Never nil.
+	Group *balance.Group
+	// HashHeader is the header the hdr algorithm hashes.
+	HashHeader string
+	// Cookies, when set, pins clients to servers by cookie; Sticky, when
+	// set, by source address (a live table shared across snapshots).
+	Cookies *balance.Cookies
+	Sticky  *balance.StickyView
 
 	TimeoutServer  time.Duration
 	TimeoutConnect time.Duration
@@ -182,13 +190,45 @@ func (s *Snapshot) Frontends() []*Frontend {
 	return out
 }
 
+// StickyKeys returns the "lb/backend" name of every backend with a sticky
+// table, for balance.Tables.Retain.
+func (s *Snapshot) StickyKeys() map[string]bool { return s.sticky }
+
 // EndpointKeys returns the identity of every endpoint the snapshot uses.
 func (s *Snapshot) EndpointKeys() map[upstream.Key]bool { return s.keys }
+
+// Live is the state that outlives snapshots and that Build hands to them:
+// endpoints (with health, counters and pools), sticky tables and the
+// secret of sticky cookies.
+type Live struct {
+	Registry *upstream.Registry
+	// Tables holds the sticky tables; nil gives every build fresh ones
+	// (dry runs).
+	Tables *balance.Tables
+	// CookieSecret keys sticky cookie values (at least 16 bytes); nil gives
+	// a fixed one, fine for dry runs only.
+	CookieSecret []byte
+}
+
+// dryRunSecret keys the cookies of builds that never serve.
+var dryRunSecret = make([]byte, 32)
 
 // Build validates cfg and compiles it. Endpoints come from reg, so their live
 // state is shared with earlier snapshots. A rejected config returns the
 // validation error and publishes nothing.
 func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapshot, error) {
+	return BuildLive(cfg, Live{Registry: reg}, revision)
+}
+
+// BuildLive is Build with all of the live state.
+func BuildLive(cfg *config.Config, live Live, revision uint64) (*Snapshot, error) {
+	reg := live.Registry
+	if live.Tables == nil {
+		live.Tables = balance.NewTables(nil)
+	}
+	if live.CookieSecret == nil {
+		live.CookieSecret = dryRunSecret
+	}
 	d, err := cfg.Prepare()
 	if err != nil {
 		return nil, err
@@ -198,12 +238,13 @@ func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapsh
 		frontends: make(map[string]*Frontend),
 		keys:      make(map[upstream.Key]bool),
 		feKeys:    make(map[string]bool),
+		sticky:    make(map[string]bool),
 	}
 	for i := range d.LBs {
 		lb := &d.LBs[i]
 		backends := make(map[string]*Backend, len(lb.Backends))
 		for j := range lb.Backends {
-			b, err := s.backend(lb.Name, &lb.Backends[j], reg)
+			b, err := s.backend(lb.Name, &lb.Backends[j], &live)
 			if err != nil {
 				return nil, err
 			}
@@ -224,7 +265,8 @@ func Build(cfg *config.Config, reg *upstream.Registry, revision uint64) (*Snapsh
 	return s, nil
 }
 
-func (s *Snapshot) backend(lbName string, cb *config.Backend, reg *upstream.Registry) (*Backend, error) {
+func (s *Snapshot) backend(lbName string, cb *config.Backend, live *Live) (*Backend, error) {
+	reg := live.Registry
 	algo, err := balance.ParseAlgorithm(cb.ForwardPortAlgorithm)
 	if err != nil {
 		return nil, fmt.Errorf("lbs[%s].backends[%s].forward_port_algorithm: %w", lbName, cb.Name, err)
@@ -245,20 +287,47 @@ func (s *Snapshot) backend(lbName string, cb *config.Backend, reg *upstream.Regi
 	if cb.Host != "" {
 		b.Host = []byte(cb.Host)
 	}
-	weights := make([]int, 0, len(cb.Servers))
+	// Passive ejection is live state: the policy applies from this build
+	// on (a build that is not published does not get here with a live
+	// registry unless only its listeners failed).
+	var passive upstream.PassivePolicy
+	if p := cb.PassiveHealthCheck; p != nil {
+		passive = upstream.PassivePolicy{Failures: p.ConsecutiveFailures, Backoff: p.Backoff.Duration(), ActiveCheck: cb.HealthCheck != nil}
+	}
+	servers := make([]balance.Server, 0, len(cb.Servers))
 	for k := range cb.Servers {
 		srv := &cb.Servers[k]
 		addr := net.JoinHostPort(srv.IP, strconv.Itoa(srv.Port))
 		key := upstream.Key{Backend: lbName + "/" + cb.Name, Addr: addr}
 		ep := reg.Get(key, upstream.StateUp)
+		ep.Passive.SetPolicy(ep, passive)
 		s.keys[key] = true
 		b.Endpoints = append(b.Endpoints, ep)
-		weights = append(weights, *srv.Weight)
+		servers = append(servers, balance.Server{Endpoint: ep, Weight: *srv.Weight, Backup: srv.Backup})
 		if hc := cb.HealthCheck; hc != nil {
 			s.health = append(s.health, health.Target{Endpoint: ep, Spec: healthSpec(hc, srv)})
 		}
 	}
-	b.Picker = balance.New(algo, b.Endpoints, weights)
+	b.Group = balance.NewGroup(algo, servers)
+	b.HashHeader = cb.HashHeader
+	at := "lbs[" + lbName + "].backends[" + cb.Name + "]"
+	switch cb.StickySessions {
+	case config.StickyCookie:
+		ss, err := balance.ParseSameSite(cb.StickySessionsCookieSameSite)
+		if err != nil {
+			return nil, fmt.Errorf("%s.sticky_sessions_cookie_samesite: %w", at, err)
+		}
+		b.Cookies, err = balance.NewCookies(live.CookieSecret, balance.CookieOptions{
+			Name: cb.StickySessionsCookieName, TTL: cb.StickySessionsTTL.Duration(),
+			Secure: cb.StickySessionsCookieSecure, HTTPOnly: *cb.StickySessionsCookieHTTPOnly, SameSite: ss,
+		}, b.Group)
+		if err != nil {
+			return nil, fmt.Errorf("%s.sticky_sessions: %w", at, err)
+		}
+	case config.StickyTable:
+		b.Sticky = live.Tables.Table(lbName+"/"+cb.Name, 0).Bind(b.Group, cb.StickySessionsTTL.Duration())
+		s.sticky[lbName+"/"+cb.Name] = true
+	}
 	return b, nil
 }
 

@@ -47,7 +47,7 @@ func TestBuild(t *testing.T) {
 	if len(api.Endpoints) != 2 || api.Endpoints[0].Addr != "10.0.0.1:9000" || api.Endpoints[1].Addr != "10.0.0.2:9001" {
 		t.Fatalf("endpoints %v %v", api.Endpoints[0].Addr, api.Endpoints[1].Addr)
 	}
-	if api.Picker.Pick() == nil {
+	if api.Group.Pick() == nil {
 		t.Fatal("picker over up endpoints returned nil")
 	}
 	ht := s.HealthTargets()

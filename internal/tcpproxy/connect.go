@@ -44,8 +44,8 @@ const maxAttempts = 16
 // servers as Attempts says, and writes the backend's PROXY header before
 // anything else. On success the endpoint's in-flight count has been raised:
 // call Done. It returns the backend actually used (be or its failover).
-func Connect(be *snapshot.Backend, preferred *upstream.Endpoint, cl *Client, done <-chan struct{}) (*snapshot.Backend, *upstream.Endpoint, net.Conn, error) {
-	a := NewAttempts(be, preferred, done)
+func Connect(be *snapshot.Backend, preferred *upstream.Endpoint, key balance.HashKey, cl *Client, done <-chan struct{}) (*snapshot.Backend, *upstream.Endpoint, net.Conn, error) {
+	a := NewAttempts(be, preferred, key, done)
 	for {
 		ep, err := a.Next()
 		if err != nil {
@@ -63,7 +63,8 @@ func Connect(be *snapshot.Backend, preferred *upstream.Endpoint, cl *Client, don
 // settings:
 //
 //   - The first attempt goes to preferred when it is available (a sticky
-//     or hashed choice), else to the balancer's pick.
+//     choice), else to the balancer's pick for key (hashing algorithms;
+//     the zero key for the others).
 //   - A failed connect is retried up to be.MaxRetries times; the first
 //     be.Redispatch retries go to another server, later ones to the same.
 //   - A server at its max_connections is skipped; when every available
@@ -75,6 +76,7 @@ func Connect(be *snapshot.Backend, preferred *upstream.Endpoint, cl *Client, don
 type Attempts struct {
 	be        *snapshot.Backend
 	preferred *upstream.Endpoint
+	key       balance.HashKey
 	done      <-chan struct{}
 	tried     [maxAttempts]*upstream.Endpoint
 	nt        int
@@ -83,11 +85,11 @@ type Attempts struct {
 }
 
 // NewAttempts starts the attempts of one session on be.
-func NewAttempts(be *snapshot.Backend, preferred *upstream.Endpoint, done <-chan struct{}) Attempts {
+func NewAttempts(be *snapshot.Backend, preferred *upstream.Endpoint, key balance.HashKey, done <-chan struct{}) Attempts {
 	if !anyAvailable(be) && be.Failover != nil && anyAvailable(be.Failover) {
 		be, preferred = be.Failover, nil
 	}
-	return Attempts{be: be, preferred: preferred, done: done}
+	return Attempts{be: be, preferred: preferred, key: key, done: done}
 }
 
 // Backend returns the backend the attempts use (be or its failover).
@@ -100,7 +102,7 @@ func (a *Attempts) Next() (*upstream.Endpoint, error) {
 		ep := a.last
 		if ep == nil || a.attempt <= a.be.Redispatch || !ep.Available() {
 			var err error
-			ep, err = acquire(a.be, a.preferred, a.tried[:a.nt], a.done)
+			ep, err = acquire(a.be, a.preferred, a.key, a.tried[:a.nt], a.done)
 			a.preferred = nil
 			if err != nil {
 				if errors.Is(err, ErrNoServer) && a.attempt > 0 {
@@ -151,7 +153,7 @@ func anyAvailable(be *snapshot.Backend) bool {
 
 // acquire picks an available endpoint not in tried and counts the session
 // on it, waiting in the queue while every candidate is at its cap.
-func acquire(be *snapshot.Backend, preferred *upstream.Endpoint, tried []*upstream.Endpoint, done <-chan struct{}) (*upstream.Endpoint, error) {
+func acquire(be *snapshot.Backend, preferred *upstream.Endpoint, key balance.HashKey, tried []*upstream.Endpoint, done <-chan struct{}) (*upstream.Endpoint, error) {
 	var deadline time.Time
 	for {
 		var skip [maxAttempts]*upstream.Endpoint
@@ -161,7 +163,7 @@ func acquire(be *snapshot.Backend, preferred *upstream.Endpoint, tried []*upstre
 			ep := preferred
 			preferred = nil
 			if ep == nil || !ep.Available() {
-				ep = balance.PickUntried(be.Picker, len(be.Endpoints), skip[:ns])
+				ep = be.Group.PickUntried(key, skip[:ns])
 			}
 			if ep == nil {
 				break

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/listener"
 	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/tcpproxy/sni"
@@ -70,10 +71,19 @@ func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 		p.debug("no backend for connection", "frontend", fe.Name, "remote", c.RemoteAddr())
 		return
 	}
-	be, ep, uc, err := Connect(be, nil, &Client{Src: c.Peer, Dst: c.Local}, nil)
+	client := c.Peer.Addr()
+	var key balance.HashKey
+	if be.Group.Algorithm().Hashed() {
+		key = balance.KeyAddr(client)
+	}
+	sticky := be.Sticky.Lookup(client)
+	be, ep, uc, err := Connect(be, sticky, key, &Client{Src: c.Peer, Dst: c.Local}, nil)
 	if err != nil {
 		p.debug("no server", "backend", be.Name, "remote", c.RemoteAddr(), "err", err)
 		return
+	}
+	if ep != sticky {
+		be.Sticky.Store(client, ep)
 	}
 	defer Done(be, ep)
 	if be.ShutdownSessions {

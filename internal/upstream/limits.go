@@ -27,6 +27,11 @@ func (e *Endpoint) TryBegin(max int) bool {
 	}
 }
 
+// ObserveOutcome reports how one request or connection to e went, for
+// passive ejection: ok is false for a failed connection, a timeout or a 5xx
+// answer. On the hot path: no lock, no allocation.
+func (e *Endpoint) ObserveOutcome(ok bool) { e.Passive.Observe(e, ok) }
+
 // Queue is where requests wait for a server below its max_connections. It
 // is live state of one backend, kept across snapshot swaps. Nothing here is
 // touched while no request waits: Signal is one atomic load then.

@@ -99,6 +99,9 @@ type Endpoint struct {
 	// Idle holds idle keep-alive connections to this endpoint.
 	Idle Pool
 
+	// Passive ejects the endpoint when traffic keeps failing on it.
+	Passive Passive
+
 	removed atomic.Bool
 
 	// sessions holds the open sessions of a backend whose servers close
@@ -288,6 +291,7 @@ func (r *Registry) Retain(keep map[Key]bool) {
 	for _, e := range gone {
 		e.removed.Store(true)
 		e.Idle.CloseAll()
+		e.Passive.Stop()
 	}
 }
 
