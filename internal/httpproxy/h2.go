@@ -15,6 +15,7 @@ import (
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
+	"github.com/gantry-lb/gantry/internal/route"
 	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/tcpproxy"
 	"github.com/gantry-lb/gantry/internal/upstream"
@@ -113,6 +114,18 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { fe.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out) }()
+	if fe.ACLs != nil {
+		v := fe.ACLs.Eval(h.cl.Src.Addr(), []byte(r.URL.Path), httpHeaders(r.Header))
+		switch v.Action {
+		case route.ACLDeny:
+			http.Error(w, "forbidden by an access rule of this frontend", http.StatusForbidden)
+			return
+		case route.ACLRedirect:
+			w.Header().Set("Location", string(v.AppendLocation(nil, schemeHTTP, []byte(r.Host), []byte(r.URL.RequestURI()))))
+			w.WriteHeader(v.Status())
+			return
+		}
+	}
 	be := fe.Route([]byte(r.Host), []byte(r.URL.Path), httpHeaders(r.Header))
 	if be == nil {
 		http.Error(w, "no route for this host and path", http.StatusNotFound)

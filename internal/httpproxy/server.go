@@ -34,6 +34,7 @@ import (
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
+	"github.com/gantry-lb/gantry/internal/route"
 	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/tcpproxy"
 	"github.com/gantry-lb/gantry/internal/upstream"
@@ -262,6 +263,11 @@ func (c *conn) handle(fe *snapshot.Frontend) bool {
 		return false
 	}
 	target, host := originForm(req.Target), req.Authority()
+	if fe.ACLs != nil {
+		if v := fe.ACLs.Eval(c.cl.Src.Addr(), req.Path(), c); v.Action != route.ACLAllow {
+			return c.aclResponse(v, host, target)
+		}
+	}
 	be := fe.Route(host, req.Path(), c)
 	if be == nil {
 		return c.errorResponse(404, "no route for this host and path", req.HasBody())
@@ -270,6 +276,31 @@ func (c *conn) handle(fe *snapshot.Frontend) bool {
 		upgrade: req.ConnUpgrade && len(req.Upgrade) > 0 && !h1.EqualFold(req.Upgrade, "h2c")}
 	return c.forward(fe, be)
 }
+
+// aclResponse answers a request an ACL denied (403) or redirected, and
+// reports whether the connection stays open.
+func (c *conn) aclResponse(v route.Verdict, host, target []byte) bool {
+	if v.Action == route.ACLDeny {
+		return c.errorResponse(403, "forbidden by an access rule of this frontend", c.req.HasBody())
+	}
+	closeConn := c.req.HasBody() || c.req.Close || c.lc.Draining()
+	c.linger = closeConn
+	c.status, c.out = v.Status(), 0
+	h := appendStatusLine(c.head[:0], v.Status(), []byte(statusText(v.Status())))
+	h = append(h, "Location: "...)
+	h = v.AppendLocation(h, schemeHTTP, host, target)
+	h = append(h, "\r\nContent-Length: 0\r\n"...)
+	if closeConn {
+		h = append(h, "Connection: close\r\n"...)
+	}
+	h = append(h, '\r', '\n')
+	c.head = h
+	c.raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.bw.Write(h)
+	return c.bw.Flush() == nil && !closeConn
+}
+
+var schemeHTTP = []byte("http")
 
 // Get implements route.Headers over the request being handled. On the hot
 // path: no allocation.
@@ -846,8 +877,20 @@ func (c *conn) errorResponse(status int, msg string, closeConn bool) bool {
 
 func statusText(code int) string {
 	switch code {
+	case 301:
+		return "Moved Permanently"
+	case 302:
+		return "Found"
+	case 303:
+		return "See Other"
+	case 307:
+		return "Temporary Redirect"
+	case 308:
+		return "Permanent Redirect"
 	case 400:
 		return "Bad Request"
+	case 403:
+		return "Forbidden"
 	case 404:
 		return "Not Found"
 	case 405:

@@ -55,6 +55,10 @@ type Frontend struct {
 	// returned responses, in order.
 	RequestHeaders, ResponseHeaders []HeaderRule
 
+	// ACLs decide, before routing, whether a request or connection is
+	// allowed, denied or redirected; nil when the frontend has none.
+	ACLs *route.ACLs
+
 	// AcceptProxy lists the senders trusted to start connections with a
 	// PROXY protocol header; when non-empty, every connection must come
 	// from one of them and carry one.
@@ -345,6 +349,19 @@ func proxyVersion(s string) ProxyVersion {
 	return ProxyNone
 }
 
+func aclSpecs(as []config.ACL) []route.ACLSpec {
+	out := make([]route.ACLSpec, len(as))
+	for i, a := range as {
+		out[i] = route.ACLSpec{Name: a.Name, Index: a.Index, IPSubnet: a.Match.IPSubnet, HTTPFilter: a.Match.HTTPFilter,
+			HTTPFilterValue: a.Match.HTTPFilterValue, HTTPFilterOption: a.Match.HTTPFilterOption, Invert: a.Match.Invert,
+			Action: a.Action.Type}
+		if r := a.Action.Redirect; r != nil {
+			out[i].RedirectType, out[i].RedirectTarget, out[i].RedirectCode = r.Type, r.Target, r.Code
+		}
+	}
+	return out
+}
+
 func headerRules(rs []config.HeaderRule) []HeaderRule {
 	if len(rs) == 0 {
 		return nil
@@ -399,6 +416,17 @@ func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[str
 		Forwarded:          cf.Forwarded,
 		RequestHeaders:     headerRules(cf.RequestHeaders),
 		ResponseHeaders:    headerRules(cf.ResponseHeaders),
+	}
+	if len(cf.ACLs) > 0 {
+		mode := route.ACLModeHTTP
+		if cf.Protocol == config.ProtocolTCP {
+			mode = route.ACLModeTCP
+		}
+		acls, err := route.CompileACLs(aclSpecs(cf.ACLs), mode)
+		if err != nil {
+			return fmt.Errorf("lbs[%s].frontends[%s].acls: %w", lb.Name, cf.Name, err)
+		}
+		f.ACLs = acls
 	}
 	for _, c := range cf.AcceptProxyFrom {
 		p, err := config.ParseCIDR(c)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/listener"
+	"github.com/gantry-lb/gantry/internal/route"
 	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/tcpproxy/sni"
 )
@@ -43,6 +44,10 @@ func New(log *slog.Logger) *Proxy {
 func (p *Proxy) Serve(c *listener.Conn, fe *snapshot.Frontend) {
 	c.SetIdle(false)
 	fe.Traffic.CountConn()
+	if fe.ACLs != nil && fe.ACLs.Eval(c.Peer.Addr(), nil, nil).Action != route.ACLAllow {
+		p.debug("denied by an ACL", "frontend", fe.Name, "remote", c.Peer)
+		return
+	}
 	be := fe.Default
 	var buf *[peekSize]byte
 	var pending []byte
