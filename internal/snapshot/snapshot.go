@@ -385,19 +385,38 @@ func healthSpec(hc *config.HealthCheck, srv *config.Server) health.Spec {
 		port = hc.Port
 	}
 	spec := health.Spec{
-		Kind:     health.TCP,
-		Addr:     net.JoinHostPort(srv.IP, strconv.Itoa(port)),
-		Interval: hc.CheckDelay.Duration(),
-		Timeout:  hc.CheckTimeout.Duration(),
-		Fall:     hc.CheckMaxRetries,
-		Rise:     hc.CheckRise,
+		Kind:              health.TCP,
+		Addr:              net.JoinHostPort(srv.IP, strconv.Itoa(port)),
+		Interval:          hc.CheckDelay.Duration(),
+		TransientInterval: hc.TransientCheckDelay.Duration(),
+		Timeout:           hc.CheckTimeout.Duration(),
+		Fall:              hc.CheckMaxRetries,
+		Rise:              hc.CheckRise,
+		SendProxy:         hc.CheckSendProxy,
 	}
-	if h := hc.HTTPConfig; h != nil {
+	switch {
+	case hc.TCPConfig != nil:
+		spec.Send, spec.Expect = hc.TCPConfig.Send, hc.TCPConfig.Expect
+	case hc.HTTPConfig != nil, hc.HTTPSConfig != nil:
+		h := hc.HTTPConfig
 		spec.Kind = health.HTTP
+		if h == nil {
+			h = hc.HTTPSConfig
+			spec.Kind = health.HTTPS
+			spec.SNI = h.SNI
+		}
 		spec.Method, spec.URI, spec.Host = h.Method, h.URI, h.HostHeader
 		if h.Code != nil {
 			spec.ExpectCode = *h.Code
 		}
+	case hc.MySQLConfig != nil:
+		spec.Kind, spec.User = health.MySQL, hc.MySQLConfig.User
+	case hc.PgSQLConfig != nil:
+		spec.Kind, spec.User = health.PgSQL, hc.PgSQLConfig.User
+	case hc.RedisConfig != nil:
+		spec.Kind = health.Redis
+	case hc.LDAPConfig != nil:
+		spec.Kind = health.LDAP
 	}
 	return spec
 }
