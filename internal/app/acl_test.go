@@ -108,3 +108,45 @@ func TestIntegrationTCPACL(t *testing.T) {
 		t.Fatalf("an allowed client got %q", got)
 	}
 }
+
+func TestIntegrationConnectionRateLimit(t *testing.T) {
+	b := startBackend(t, "b", nil)
+	port := freePort(t)
+	cfg := httpConfig(port, b)
+	cfg.LBs[0].Frontends[0].ConnectionRateLimit = 5
+	d := startDataplane(t, cfg)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	served := func(n int) int {
+		ok := 0
+		for range n {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			if line, _ := bufio.NewReader(c).ReadString('\n'); line == "HTTP/1.1 200 OK\r\n" {
+				ok++
+			}
+			c.Close()
+		}
+		return ok
+	}
+	// The bucket holds 5: a quick burst of 20 gets about 5 through (one
+	// more may have refilled meanwhile on a slow machine).
+	if got := served(20); got < 5 || got > 8 {
+		t.Fatalf("%d of 20 connections served with a limit of 5/s", got)
+	}
+	// A swap that keeps the rate keeps the (empty) bucket.
+	cfg.LBs[0].Frontends[0].TimeoutClient = 30_000
+	if err := d.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(10); got > 3 {
+		t.Fatalf("%d of 10 served right after a swap: the bucket was refilled", got)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got := served(5); got < 4 {
+		t.Fatalf("only %d of 5 served after the bucket refilled", got)
+	}
+}

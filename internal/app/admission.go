@@ -18,10 +18,15 @@ import (
 // from a trusted sender, which sends it at once.
 const proxyHeaderTimeout = 5 * time.Second
 
-// admit decides whether an accepted connection is served: on a frontend
-// that accepts the PROXY protocol, only trusted senders that start with a
+// admit decides whether an accepted connection is served: a frontend over
+// its connection_rate_limit closes it at once; on a frontend that accepts the
+// PROXY protocol, only trusted senders that start with a
 // valid header are, and the header's source becomes the client's address.
 func (d *Dataplane) admit(c *listener.Conn, fe *snapshot.Frontend) bool {
+	if !fe.RateLimit.Allow() {
+		d.debug("dropped: over connection_rate_limit", "frontend", fe.Name, "remote", c.Peer)
+		return false
+	}
 	if len(fe.AcceptProxy) == 0 {
 		return true
 	}

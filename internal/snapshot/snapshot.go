@@ -67,6 +67,9 @@ type Frontend struct {
 	// Traffic counts this frontend's requests; live state that survives
 	// swaps. Never nil.
 	Traffic *upstream.Traffic
+	// RateLimit caps new connections per second (live state, nil when
+	// unlimited).
+	RateLimit *upstream.RateLimiter
 }
 
 // Backend is the compiled form of a config.Backend.
@@ -433,6 +436,7 @@ func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[str
 		MaxHeaders:         cf.MaxHeaders,
 		XForwardedFor:      *cf.XForwardedFor,
 		Forwarded:          cf.Forwarded,
+		RateLimit:          reg.RateLimiter(lb.Name+"/"+cf.Name, cf.ConnectionRateLimit),
 		RequestHeaders:     headerRules(cf.RequestHeaders),
 		ResponseHeaders:    headerRules(cf.ResponseHeaders),
 	}

@@ -207,11 +207,12 @@ type Registry struct {
 	m         map[Key]*Endpoint
 	frontends map[string]*Traffic
 	queues    map[string]*Queue
+	limiters  map[string]*RateLimiter
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{m: make(map[Key]*Endpoint), frontends: make(map[string]*Traffic), queues: make(map[string]*Queue)}
+	return &Registry{m: make(map[Key]*Endpoint), frontends: make(map[string]*Traffic), queues: make(map[string]*Queue), limiters: make(map[string]*RateLimiter)}
 }
 
 // Queue returns the wait queue of the backend named backend ("lb/backend"),
@@ -241,13 +242,38 @@ func (r *Registry) Frontend(name string) *Traffic {
 	return t
 }
 
-// RetainFrontends drops the counters of frontends not in keep.
+// RateLimiter returns the connection rate limiter of the frontend named
+// name ("lb/frontend") for perSecond connections per second: the same one
+// while the rate is unchanged, so that a snapshot swap does not refill its
+// bucket. It returns nil (no limit) when perSecond <= 0.
+func (r *Registry) RateLimiter(name string, perSecond int) *RateLimiter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l := r.limiters[name]; l != nil && l.Rate() == perSecond {
+		return l
+	}
+	l := NewRateLimiter(perSecond, nil)
+	if l == nil {
+		delete(r.limiters, name)
+		return nil
+	}
+	r.limiters[name] = l
+	return l
+}
+
+// RetainFrontends drops the counters and rate limiters of frontends not in
+// keep.
 func (r *Registry) RetainFrontends(keep map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name := range r.frontends {
 		if !keep[name] {
 			delete(r.frontends, name)
+		}
+	}
+	for name := range r.limiters {
+		if !keep[name] {
+			delete(r.limiters, name)
 		}
 	}
 }
