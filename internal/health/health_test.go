@@ -3,11 +3,13 @@ package health
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +22,22 @@ import (
 	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain stops the real servers some tests started, then checks that no
+// goroutine leaked.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := fixtures.stopAll(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping test servers:", err)
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 const (
 	tick = 10 * time.Millisecond // probe interval in tests
@@ -202,7 +219,7 @@ func newLogRecorder() (*slog.Logger, func() []map[string]string) {
 func (h logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h logRecorder) Handle(_ context.Context, r slog.Record) error {
-	m := map[string]string{"level": r.Level.String(), "msg": r.Message}
+	m := map[string]string{"level": r.Level.String(), "msg": r.Message, "time": r.Time.Format(time.RFC3339Nano)}
 	for _, a := range h.attrs {
 		m[a.Key] = a.Value.String()
 	}
@@ -222,6 +239,17 @@ func (h logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h logRecorder) WithGroup(string) slog.Handler { return h }
+
+// only returns the records with message msg.
+func only(recs []map[string]string, msg string) []map[string]string {
+	var out []map[string]string
+	for _, r := range recs {
+		if r["msg"] == msg {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 func TestTCPDownAndUp(t *testing.T) {
 	srv := startTCP(t)
@@ -246,14 +274,14 @@ func TestTCPDownAndUp(t *testing.T) {
 	}
 	c.Close()
 
-	// Every transition is logged once; passing or failing checks that
-	// change nothing are not.
+	// Every transition is logged once at Info; checks that change nothing
+	// only at Debug.
 	want := []struct{ from, to, reason string }{
 		{"starting", "up", "tcp connect: ok"},
 		{"up", "down", "tcp connect: connection refused"},
 		{"down", "up", "tcp connect: ok"},
 	}
-	recs := records()
+	recs := only(records(), "endpoint state changed")
 	if len(recs) != len(want) {
 		t.Fatalf("logged %d records, want %d: %v", len(recs), len(want), recs)
 	}
@@ -766,17 +794,42 @@ func TestWithDefaults(t *testing.T) {
 		{
 			name: "tcp zero",
 			in:   Spec{Addr: "a:1"},
-			want: Spec{Addr: "a:1", Interval: DefaultInterval, Timeout: DefaultInterval, Fall: DefaultFall, Rise: DefaultRise},
+			want: Spec{Addr: "a:1", Interval: DefaultInterval, TransientInterval: DefaultInterval, Timeout: DefaultInterval, Fall: DefaultFall, Rise: DefaultRise},
 		},
 		{
 			name: "http zero",
 			in:   Spec{Kind: HTTP, Addr: "a:1", Interval: time.Second},
-			want: Spec{Kind: HTTP, Addr: "a:1", Interval: time.Second, Timeout: time.Second, Fall: DefaultFall, Rise: DefaultRise, Method: "GET", URI: "/", Host: "a:1"},
+			want: Spec{Kind: HTTP, Addr: "a:1", Interval: time.Second, TransientInterval: time.Second, Timeout: time.Second, Fall: DefaultFall, Rise: DefaultRise, Method: "GET", URI: "/", Host: "a:1"},
 		},
 		{
 			name: "set fields kept",
-			in:   Spec{Kind: HTTP, Addr: "a:1", Interval: 3, Timeout: 2, Fall: 1, Rise: 1, Method: "HEAD", URI: "/h", Host: "h", ExpectCode: 204},
-			want: Spec{Kind: HTTP, Addr: "a:1", Interval: 3, Timeout: 2, Fall: 1, Rise: 1, Method: "HEAD", URI: "/h", Host: "h", ExpectCode: 204},
+			in:   Spec{Kind: HTTP, Addr: "a:1", Interval: 3, TransientInterval: 1, Timeout: 2, Fall: 1, Rise: 1, Method: "HEAD", URI: "/h", Host: "h", ExpectCode: 204},
+			want: Spec{Kind: HTTP, Addr: "a:1", Interval: 3, TransientInterval: 1, Timeout: 2, Fall: 1, Rise: 1, Method: "HEAD", URI: "/h", Host: "h", ExpectCode: 204},
+		},
+		{
+			name: "https sni from host",
+			in:   Spec{Kind: HTTPS, Addr: "10.0.0.1:443", Host: "svc.example:8443"},
+			want: Spec{Kind: HTTPS, Addr: "10.0.0.1:443", Interval: DefaultInterval, TransientInterval: DefaultInterval, Timeout: DefaultInterval, Fall: DefaultFall, Rise: DefaultRise, Method: "GET", URI: "/", Host: "svc.example:8443", SNI: "svc.example"},
+		},
+		{
+			name: "https no sni without host",
+			in:   Spec{Kind: HTTPS, Addr: "svc.example:443"},
+			want: Spec{Kind: HTTPS, Addr: "svc.example:443", Interval: DefaultInterval, TransientInterval: DefaultInterval, Timeout: DefaultInterval, Fall: DefaultFall, Rise: DefaultRise, Method: "GET", URI: "/", Host: "svc.example:443"},
+		},
+		{
+			name: "https no sni for an ip host",
+			in:   Spec{Kind: HTTPS, Addr: "10.0.0.1:443", Host: "[::1]:443"},
+			want: Spec{Kind: HTTPS, Addr: "10.0.0.1:443", Interval: DefaultInterval, TransientInterval: DefaultInterval, Timeout: DefaultInterval, Fall: DefaultFall, Rise: DefaultRise, Method: "GET", URI: "/", Host: "[::1]:443"},
+		},
+		{
+			name: "https sni kept",
+			in:   Spec{Kind: HTTPS, Addr: "10.0.0.1:443", Host: "a.example", SNI: "b.example"},
+			want: Spec{Kind: HTTPS, Addr: "10.0.0.1:443", Interval: DefaultInterval, TransientInterval: DefaultInterval, Timeout: DefaultInterval, Fall: DefaultFall, Rise: DefaultRise, Method: "GET", URI: "/", Host: "a.example", SNI: "b.example"},
+		},
+		{
+			name: "mysql gets no http defaults",
+			in:   Spec{Kind: MySQL, Addr: "a:1", User: "u"},
+			want: Spec{Kind: MySQL, Addr: "a:1", Interval: DefaultInterval, TransientInterval: DefaultInterval, Timeout: DefaultInterval, Fall: DefaultFall, Rise: DefaultRise, User: "u"},
 		},
 	}
 	for _, tt := range tests {

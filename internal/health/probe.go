@@ -3,14 +3,17 @@ package health
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/pires/go-proxyproto"
 
 	"github.com/gantry-lb/gantry/internal/upstream"
 )
@@ -22,8 +25,16 @@ type probe struct {
 	spec Spec // with defaults
 	log  *slog.Logger
 
-	req     []byte // the HTTP request, built once
-	invalid string // why the HTTP request cannot be sent, if it cannot
+	// Built once from spec by prepare.
+	invalid     string      // why no check can be sent, if none can
+	req         []byte      // what the check sends first (HTTP request, TCP Send, login packet...)
+	proxyHeader []byte      // the PROXY v2 header, with SendProxy
+	tls         *tls.Config // HTTPS only
+
+	// Reused by every check: the reader over the check's connection and a
+	// scratch buffer for whole protocol messages.
+	br  *bufio.Reader
+	buf []byte
 
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
@@ -35,34 +46,62 @@ type probe struct {
 	dialer    net.Dialer
 }
 
+// readerSize bounds what a check reads as one line (an HTTP status line, a
+// Redis reply); longer lines are judged on their first readerSize bytes.
+const readerSize = 512
+
 func newProbe(ep *upstream.Endpoint, spec Spec, log *slog.Logger) *probe {
-	p := &probe{ep: ep, spec: spec, log: log, done: make(chan struct{}), seen: ep.State(), seenSince: ep.Since()}
-	if spec.Kind == HTTP {
-		p.req, p.invalid = buildRequest(spec)
+	p := &probe{
+		ep: ep, spec: spec, log: log, done: make(chan struct{}),
+		seen: ep.State(), seenSince: ep.Since(),
+		br: bufio.NewReaderSize(nil, readerSize),
 	}
+	p.invalid = p.prepare()
 	return p
 }
 
-// buildRequest returns the request an HTTP check sends, or why it cannot be
-// sent: config validation should reject such specs, but a header injected
-// through a stray CR or LF must never reach a backend.
-func buildRequest(s Spec) ([]byte, string) {
-	switch {
-	case strings.ContainsAny(s.Method, " \t\r\n"):
-		return nil, "http: invalid method " + strconv.Quote(s.Method)
-	case strings.ContainsAny(s.URI, " \t\r\n"):
-		return nil, "http: invalid uri " + strconv.Quote(s.URI)
-	case strings.ContainsAny(s.Host, "\r\n"):
-		return nil, "http: invalid host " + strconv.Quote(s.Host)
+// prepare builds what every check of the probe sends, and returns why no
+// check can be sent, if that is the case. Config validation should reject
+// such specs; the probe still refuses them, so that nothing malformed (a
+// header injected through a stray CR or LF, a user name with a NUL) ever
+// reaches a backend.
+func (p *probe) prepare() string {
+	s := p.spec
+	if s.SendProxy {
+		h := proxyproto.Header{Version: 2, Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}
+		b, err := h.Format()
+		if err != nil {
+			return "proxy header: " + err.Error()
+		}
+		p.proxyHeader = b
 	}
-	return []byte(s.Method + " " + s.URI + " HTTP/1.1\r\n" +
-		"Host: " + s.Host + "\r\n" +
-		"Connection: close\r\n" +
-		"User-Agent: gantry-health\r\n" +
-		"\r\n"), ""
+	var why string
+	switch s.Kind {
+	case TCP:
+		p.req = []byte(s.Send)
+	case HTTP:
+		p.req, why = buildRequest(s)
+	case HTTPS:
+		if p.req, why = buildRequest(s); why == "" {
+			p.tls, why = tlsConfig(s)
+		}
+	case MySQL:
+		if s.User != "" {
+			p.req, why = mysqlLogin(s.User)
+		}
+	case PgSQL:
+		p.req, why = pgStartup(s.User)
+	case Redis:
+		p.req = []byte("PING\r\n")
+	case LDAP:
+		p.req = ldapBindRequest
+	default:
+		why = "unknown check kind " + s.Kind.String()
+	}
+	return why
 }
 
-// run checks at once, then every jittered Interval, until ctx is cancelled.
+// run checks at once, then every jittered interval, until ctx is cancelled.
 func (p *probe) run(ctx context.Context) {
 	defer close(p.done)
 	t := time.NewTimer(0)
@@ -80,8 +119,20 @@ func (p *probe) run(ctx context.Context) {
 			return
 		}
 		p.record(ok, reason)
-		t.Reset(jitter(p.spec.Interval))
+		t.Reset(jitter(p.nextInterval()))
 	}
+}
+
+// nextInterval returns the wait before the next check: TransientInterval
+// while the endpoint is in transition, Interval otherwise.
+func (p *probe) nextInterval() time.Duration {
+	switch {
+	case p.seen == upstream.StateStarting,
+		p.seen == upstream.StateUp && p.failures > 0,
+		p.seen == upstream.StateDown && p.successes > 0:
+		return p.spec.TransientInterval
+	}
+	return p.spec.Interval
 }
 
 // jitter returns d moved by a random amount within ±10%.
@@ -97,7 +148,7 @@ func jitter(d time.Duration) time.Duration {
 func (p *probe) record(ok bool, reason string) {
 	cur := p.ep.State()
 	if cur != p.seen || !p.ep.Since().Equal(p.seenSince) {
-		// Something else (an operator, passive checks) moved the
+		// Something else (an operator, passive ejection) moved the
 		// endpoint; counts from before that say nothing about now.
 		p.successes, p.failures = 0, 0
 	}
@@ -109,7 +160,13 @@ func (p *probe) record(ok bool, reason string) {
 		p.successes = 0
 	}
 	next := nextState(cur, ok, p.successes, p.failures, p.spec.Rise, p.spec.Fall)
-	if p.ep.SetState(next, reason) {
+	changed := p.ep.SetState(next, reason)
+	p.log.LogAttrs(context.Background(), slog.LevelDebug, "check",
+		slog.String("endpoint", p.ep.Key.String()),
+		slog.Bool("passed", ok),
+		slog.String("state", next.String()),
+		slog.String("reason", reason))
+	if changed {
 		p.log.Info("endpoint state changed",
 			slog.String("endpoint", p.ep.Key.String()),
 			slog.String("from", cur.String()),
@@ -160,7 +217,7 @@ func (p *probe) check(ctx context.Context) (bool, string) {
 		return false, p.failure(ctx, kind, err)
 	}
 	defer conn.Close()
-	if p.spec.Kind != HTTP {
+	if p.spec.Kind == TCP && p.proxyHeader == nil && len(p.req) == 0 && p.spec.Expect == "" {
 		return true, "tcp connect: ok"
 	}
 	// The deadline bounds writing and reading; cancellation (Sync, Close)
@@ -170,25 +227,37 @@ func (p *probe) check(ctx context.Context) (bool, string) {
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	if _, err := conn.Write(p.req); err != nil {
-		return false, p.failure(ctx, "http: sending request", err)
-	}
-	line, err := bufio.NewReaderSize(conn, 256).ReadSlice('\n')
-	if err != nil && !(errors.Is(err, bufio.ErrBufferFull) && len(line) > 0) {
-		return false, p.failure(ctx, "http: reading status line", err)
-	}
-	code, ok := parseStatusLine(line)
-	if !ok {
-		return false, "http: malformed status line " + strconv.Quote(truncate(string(line), 64))
-	}
-	if p.spec.ExpectCode != 0 {
-		if code != p.spec.ExpectCode {
-			return false, "http: status " + strconv.Itoa(code) + ", want " + strconv.Itoa(p.spec.ExpectCode)
+	if p.proxyHeader != nil {
+		if _, err := conn.Write(p.proxyHeader); err != nil {
+			return false, p.failure(ctx, kind+": sending proxy header", err)
 		}
-	} else if code < 200 || code > 399 {
-		return false, "http: status " + strconv.Itoa(code) + ", want 2xx/3xx"
 	}
-	return true, "http: status " + strconv.Itoa(code)
+	var c net.Conn = conn
+	if p.spec.Kind == HTTPS {
+		tc := tls.Client(conn, p.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return false, p.failure(ctx, "https: tls handshake", err)
+		}
+		c = tc
+	}
+	p.br.Reset(c)
+	defer p.br.Reset(nil) // keep no reference to a closed connection
+
+	switch p.spec.Kind {
+	case TCP:
+		return p.checkTCP(ctx, c)
+	case HTTP, HTTPS:
+		return p.checkHTTP(ctx, c, kind)
+	case MySQL:
+		return p.checkMySQL(ctx, c)
+	case PgSQL:
+		return p.checkPgSQL(ctx, c)
+	case Redis:
+		return p.checkRedis(ctx, c)
+	case LDAP:
+		return p.checkLDAP(ctx, c)
+	}
+	return false, "unknown check kind " + kind // unreachable: prepare refused it
 }
 
 // failure turns a check error into a reason. A dial error reads like
@@ -210,29 +279,26 @@ func (p *probe) failure(ctx context.Context, prefix string, err error) string {
 	return prefix + ": " + err.Error()
 }
 
-// parseStatusLine returns the status code of an HTTP/1.x status line such as
-// "HTTP/1.1 200 OK\r\n". The line comes from the backend: it is untrusted.
-func parseStatusLine(line []byte) (int, bool) {
-	s := string(line)
-	if !strings.HasPrefix(s, "HTTP/1.") || len(s) < len("HTTP/1.x 200") || s[8] != ' ' {
-		return 0, false
+// message returns my scratch buffer resized to n bytes, for one whole
+// protocol message. The caller bounds n.
+func (p *probe) message(n int) []byte {
+	if cap(p.buf) < n {
+		p.buf = make([]byte, n)
 	}
-	code := s[9:12]
-	if len(s) > 12 && s[12] != ' ' && s[12] != '\r' && s[12] != '\n' {
-		return 0, false
-	}
-	n := 0
-	for i := range len(code) {
-		c := code[i]
-		if c < '0' || c > '9' {
-			return 0, false
+	return p.buf[:n]
+}
+
+// text makes server-supplied text safe to show in a reason: it is cut to at
+// most n bytes, and control characters and invalid UTF-8 (including a rune
+// the cut split) become '?'.
+func text(s string, n int) string {
+	s = strings.TrimRight(truncate(s, n), "\x00\r\n ")
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || r < 0x20 || r == 0x7f {
+			return '?'
 		}
-		n = n*10 + int(c-'0')
-	}
-	if n < 100 {
-		return 0, false
-	}
-	return n, true
+		return r
+	}, s)
 }
 
 func truncate(s string, n int) string {
