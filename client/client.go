@@ -1,7 +1,8 @@
 // Package client is the Go client of gantry's native API (/v1) and holds its
 // wire types, which the server uses too: the request and response bodies
-// of load balancers, frontends, backends, the whole config, history,
-// rollback, transactions, status and API tokens.
+// of load balancers, frontends (with their routes and ACLs), backends (with
+// their health check), the whole config, history, rollback, transactions,
+// status and API tokens.
 //
 // A Client is safe for concurrent use. Every response of the API carries
 // the revision of the config it read or wrote; reads return it, and a

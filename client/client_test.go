@@ -61,7 +61,9 @@ const (
 		"x_forwarded_for": false, "routes": [{"backend": "vpn", "match": {"host_header": "vpn.example.com"}},
 		{"name": "r", "backend": "dev", "match": {"host_header": "*.dev.example.com", "headers": [{"name": "X-A", "value": "b", "prefix": true}]}, "priority": 3}],
 		"created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z"}`
-	routeAnswer  = `{"name": "dev", "backend": "dev", "match": {"host_header": "*.dev.example.com"}, "priority": 3, "index": 2}`
+	routeAnswer = `{"name": "dev", "backend": "dev", "match": {"host_header": "*.dev.example.com"}, "priority": 3, "index": 2}`
+	aclAnswer   = `{"name": "moved", "index": 1, "match": {"http_filter": "path_begin", "http_filter_value": ["/old"]},
+		"action": {"type": "redirect", "redirect": {"type": "location", "target": "https://example.com/new", "code": 301}}}`
 	dryRunAnswer = `{"revision": 11, "changes": [{"path": "lbs/web/backends/site", "kind": "updated",
 		"before": {"name": "site"}, "after": {"name": "site", "forward_port": 1}}], "dry_run": true}`
 	historyAnswer = `{"revisions": [{"revision": 11, "author": "token:admin", "time": "2026-01-02T03:04:05Z",
@@ -234,6 +236,58 @@ func TestCalls(t *testing.T) {
 				return res.DryRun, err
 			},
 			method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/dev", query: "dry_run=true", want: true},
+		{name: "list acls", status: 200, answer: `{"acls": [` + aclAnswer + `], "total_count": 3}`,
+			call: func(c *client.Client) (any, error) {
+				l, rev, err := c.ListACLs(ctx, "web", "main", client.Page(2), client.PageSize(1))
+				return []any{l.TotalCount, l.ACLs[0].Name, l.ACLs[0].Index, l.ACLs[0].Action.Redirect.Code, rev}, err
+			},
+			method: "GET", path: "/v1/lbs/web/frontends/main/acls", query: "page=2&page_size=1", want: []any{3, "moved", 1, 301, uint64(8)}},
+		{name: "get acl", status: 200, answer: aclAnswer,
+			call: func(c *client.Client) (any, error) {
+				a, _, err := c.GetACL(ctx, "web", "main", "a/b", client.AtRevision(3))
+				return []any{a.Match.HTTPFilter, a.Match.HTTPFilterValue[0], a.Action.Type}, err
+			},
+			method: "GET", path: "/v1/lbs/web/frontends/main/acls/a%2Fb", query: "revision=3", want: []any{"path_begin", "/old", "redirect"}},
+		{name: "put acl", status: 200, answer: aclAnswer,
+			call: func(c *client.Client) (any, error) {
+				a, res, err := c.PutACL(ctx, "web", "main", "no-admin", client.ACL{Index: 0,
+					Match:  client.ACLMatch{HTTPFilter: client.FilterPathBegin, HTTPFilterValue: []string{"/admin"}, IPSubnet: []string{"0.0.0.0/0"}},
+					Action: client.ACLAction{Type: client.ActionDeny}}, client.IfMatch(7))
+				return []any{a.Name, res.Revision}, err
+			},
+			method: "PUT", path: "/v1/lbs/web/frontends/main/acls/no-admin", header: "If-Match", headerValue: `"7"`,
+			body: `{"name": "", "index": 0, "match": {"ip_subnet": ["0.0.0.0/0"], "http_filter": "path_begin", "http_filter_value": ["/admin"]}, "action": {"type": "deny"}}`,
+			want: []any{"moved", uint64(8)}},
+		{name: "patch acl", status: 200, answer: aclAnswer,
+			call: func(c *client.Client) (any, error) {
+				a, _, err := c.PatchACL(ctx, "web", "main", "moved", map[string]any{"index": 1})
+				return a.Index, err
+			},
+			method: "PATCH", path: "/v1/lbs/web/frontends/main/acls/moved", body: `{"index": 1}`,
+			header: "Content-Type", headerValue: "application/merge-patch+json", want: 1},
+		{name: "delete acl in a transaction", status: 200, answer: `{"revision": 8, "changes": [], "staged": true}`,
+			call: func(c *client.Client) (any, error) {
+				res, err := c.DeleteACL(ctx, "web", "main", "moved", client.InTxn("t1"))
+				return res.Staged, err
+			},
+			method: "DELETE", path: "/v1/lbs/web/frontends/main/acls/moved", query: "transaction_id=t1", want: true},
+		{name: "put backend with traffic options", status: 200, answer: backendAnswer,
+			call: func(c *client.Client) (any, error) {
+				three, no := 3, false
+				_, _, err := c.PutBackend(ctx, "web", "site", client.BackendInput{ForwardProtocol: client.ProtocolHTTP,
+					ForwardPortAlgorithm: client.AlgoHeader, HashHeader: "X-User", ProxyProtocol: client.ProxyV2,
+					StickySessions: client.StickyCookie, StickySessionsCookieName: "S", StickySessionsCookieHTTPOnly: &no, MaxRetries: &three,
+					Servers:            client.ServerList(client.Server{IP: "10.0.0.1", Backup: true}),
+					PassiveHealthCheck: &client.PassiveHealthCheck{ConsecutiveFailures: 2},
+					HealthCheck:        &client.HealthCheck{RedisConfig: &client.EmptyCheck{}},
+					Options:            &client.BackendOptions{StickySession: &client.StickySession{Type: client.StickyCookie, TTL: client.TTL(90 * time.Second)}}})
+				return nil, err
+			},
+			method: "PUT", path: "/v1/lbs/web/backends/site",
+			body: `{"servers": [{"ip": "10.0.0.1", "backup": true}], "options": {"sticky_session": {"type": "cookie", "ttl": "1m30s"}},
+				"forward_protocol": "http", "forward_port_algorithm": "hdr", "sticky_sessions": "cookie", "sticky_sessions_cookie_name": "S",
+				"health_check": {"redis_config": {}}, "hash_header": "X-User", "sticky_sessions_cookie_httponly": false,
+				"proxy_protocol": "proxy_protocol_v2", "max_retries": 3, "passive_health_check": {"consecutive_failures": 2}}`},
 		{name: "get health check", status: 200, answer: `{"check_delay": 2000, "http_config": {"uri": "/x", "code": 204}}`,
 			call: func(c *client.Client) (any, error) {
 				h, _, err := c.GetHealthCheck(ctx, "web", "site")

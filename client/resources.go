@@ -268,6 +268,54 @@ func (c *Client) DeleteRoute(ctx context.Context, lb, frontend, name string, opt
 	return c.del(ctx, routePath(lb, frontend, name), opts)
 }
 
+func aclPath(lb, frontend, name string) string {
+	p := childPath(lb, "frontends", frontend) + "/acls"
+	if name != "" {
+		p += "/" + url.PathEscape(name)
+	}
+	return p
+}
+
+// ListACLs lists the ACLs of frontend frontend of lb in the order they
+// apply: ascending index, then name. Options: Page, PageSize, NameContains,
+// AtRevision.
+func (c *Client) ListACLs(ctx context.Context, lb, frontend string, opts ...CallOption) (*ACLList, uint64, error) {
+	var out ACLList
+	rev, err := get(ctx, c, aclPath(lb, frontend, ""), opts, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
+// GetACL reads the ACL called name of frontend frontend of lb. Options:
+// AtRevision.
+func (c *Client) GetACL(ctx context.Context, lb, frontend, name string, opts ...CallOption) (*ACL, uint64, error) {
+	var out ACL
+	rev, err := get(ctx, c, aclPath(lb, frontend, name), opts, &out)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &out, rev, nil
+}
+
+// PutACL creates or replaces the ACL called name of frontend frontend of
+// lb; in.Name may be empty.
+func (c *Client) PutACL(ctx context.Context, lb, frontend, name string, in ACL, opts ...CallOption) (*ACL, *Result, error) {
+	return write[ACL](ctx, c, http.MethodPut, aclPath(lb, frontend, name), in, opts)
+}
+
+// PatchACL merges patch (a JSON merge patch over ACL's fields) into the
+// ACL called name of frontend frontend of lb.
+func (c *Client) PatchACL(ctx context.Context, lb, frontend, name string, patch any, opts ...CallOption) (*ACL, *Result, error) {
+	return write[ACL](ctx, c, http.MethodPatch, aclPath(lb, frontend, name), patch, opts)
+}
+
+// DeleteACL deletes the ACL called name of frontend frontend of lb.
+func (c *Client) DeleteACL(ctx context.Context, lb, frontend, name string, opts ...CallOption) (*Result, error) {
+	return c.del(ctx, aclPath(lb, frontend, name), opts)
+}
+
 // GetHealthCheck reads the health check of backend backend of lb (404 when
 // it has none). Options: AtRevision.
 func (c *Client) GetHealthCheck(ctx context.Context, lb, backend string, opts ...CallOption) (*HealthCheck, uint64, error) {

@@ -147,7 +147,10 @@ type RouteList struct {
 	TotalCount int            `json:"total_count"`
 }
 
-// ACL is an access rule of a frontend, applied in ascending Index.
+// ACL is an access rule of a frontend (Scaleway's shape), applied in
+// ascending Index; ties go by name. It is also the body of
+// PUT /v1/lbs/{lb}/frontends/{frontend}/acls/{name}, where Name may be left
+// empty (it comes from the path) or must equal the path's.
 type ACL struct {
 	Name   string    `json:"name"`
 	Index  int       `json:"index"`
@@ -155,27 +158,76 @@ type ACL struct {
 	Action ACLAction `json:"action"`
 }
 
-// ACLMatch is what an ACL tests.
+// ACLMatch is what an ACL tests. Every given condition must hold; Invert
+// negates the whole match. An empty match matches everything.
 type ACLMatch struct {
-	IPSubnet         []string `json:"ip_subnet,omitempty"`
-	HTTPFilter       string   `json:"http_filter,omitempty"`
-	HTTPFilterValue  []string `json:"http_filter_value,omitempty"`
-	HTTPFilterOption string   `json:"http_filter_option,omitempty"`
-	Invert           bool     `json:"invert,omitempty"`
+	// IPSubnet lists CIDRs (or bare addresses) of the client; any may match.
+	IPSubnet []string `json:"ip_subnet,omitempty"`
+	// HTTPFilter is acl_http_filter_none (or empty), path_begin, path_end,
+	// regex or http_header_match (HTTP frontends only).
+	HTTPFilter string `json:"http_filter,omitempty"`
+	// HTTPFilterValue lists the values compared; any may match.
+	HTTPFilterValue []string `json:"http_filter_value,omitempty"`
+	// HTTPFilterOption is the header name of http_header_match.
+	HTTPFilterOption string `json:"http_filter_option,omitempty"`
+	Invert           bool   `json:"invert,omitempty"`
 }
 
-// ACLAction is what an ACL does when it matches.
+// ACLAction is what an ACL does when it matches: allow, deny (403) or
+// redirect (HTTP frontends only).
 type ACLAction struct {
 	Type     string       `json:"type"`
 	Redirect *ACLRedirect `json:"redirect,omitempty"`
 }
 
-// ACLRedirect describes a redirect action.
+// ACLRedirect describes a redirect action: Type location (Target is the
+// URL) or scheme (Target is http or https); Code is 301, 302 (the default),
+// 303, 307 or 308.
 type ACLRedirect struct {
 	Type   string `json:"type"`
 	Target string `json:"target"`
 	Code   int    `json:"code,omitempty"`
 }
+
+// ACL action, filter and redirect types (Scaleway's names).
+const (
+	ActionAllow    = "allow"
+	ActionDeny     = "deny"
+	ActionRedirect = "redirect"
+
+	FilterNone        = "acl_http_filter_none"
+	FilterPathBegin   = "path_begin"
+	FilterPathEnd     = "path_end"
+	FilterRegex       = "regex"
+	FilterHeaderMatch = "http_header_match"
+
+	RedirectLocation = "location"
+	RedirectScheme   = "scheme"
+)
+
+// ACLList is one page of GET /v1/lbs/{lb}/frontends/{frontend}/acls, in
+// ascending index, then name.
+type ACLList struct {
+	ACLs []ACL `json:"acls"`
+	// TotalCount counts every match, not only this page.
+	TotalCount int `json:"total_count"`
+}
+
+// HeaderRule sets, adds or removes one header field of requests or
+// responses: Action set (replace every field of that name), add (append
+// one more) or remove (delete every field of that name; no Value).
+type HeaderRule struct {
+	Action string `json:"action"`
+	Name   string `json:"name"`
+	Value  string `json:"value,omitempty"`
+}
+
+// Header rule actions.
+const (
+	HeaderSet    = "set"
+	HeaderAdd    = "add"
+	HeaderRemove = "remove"
+)
 
 // FrontendInput is the body of PUT /v1/lbs/{lb}/frontends/{name}.
 type FrontendInput struct {
@@ -199,26 +251,42 @@ type FrontendInput struct {
 	Certificates  []string `json:"certificates,omitempty"`
 	// CertificateID is Scaleway's single certificate, added to Certificates.
 	CertificateID string `json:"certificate_id,omitempty"`
+	// ConnectionRateLimit caps new connections per second on the frontend
+	// (0: no limit); connections over it are closed at once.
+	ConnectionRateLimit int `json:"connection_rate_limit,omitempty"`
+	// AcceptProxyFrom lists the CIDRs trusted to send a PROXY protocol
+	// header (v1 or v2); when set, every connection must come from one of
+	// them and start with a valid header.
+	AcceptProxyFrom []string `json:"accept_proxy_from,omitempty"`
+	// RequestHeaders and ResponseHeaders edit headers in order (HTTP only).
+	RequestHeaders  []HeaderRule `json:"request_headers,omitempty"`
+	ResponseHeaders []HeaderRule `json:"response_headers,omitempty"`
 }
 
 // Frontend is a frontend as the API shows it. Routes is never nil and every
 // route has its conditions under Match.
 type Frontend struct {
-	Name               string    `json:"name"`
-	InboundPort        int       `json:"inbound_port"`
-	Protocol           Protocol  `json:"protocol,omitempty"`
-	Backend            string    `json:"backend,omitempty"`
-	TimeoutClient      Millis    `json:"timeout_client,omitempty"`
-	TimeoutHTTPRequest Millis    `json:"timeout_http_request,omitempty"`
-	MaxHeaderBytes     int       `json:"max_header_bytes,omitempty"`
-	MaxHeaders         int       `json:"max_headers,omitempty"`
-	XForwardedFor      *bool     `json:"x_forwarded_for,omitempty"`
-	Forwarded          bool      `json:"forwarded,omitempty"`
-	Routes             []Route   `json:"routes"`
-	ACLs               []ACL     `json:"acls,omitempty"`
-	Certificates       []string  `json:"certificates,omitempty"`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	Name               string   `json:"name"`
+	InboundPort        int      `json:"inbound_port"`
+	Protocol           Protocol `json:"protocol,omitempty"`
+	Backend            string   `json:"backend,omitempty"`
+	TimeoutClient      Millis   `json:"timeout_client,omitempty"`
+	TimeoutHTTPRequest Millis   `json:"timeout_http_request,omitempty"`
+	MaxHeaderBytes     int      `json:"max_header_bytes,omitempty"`
+	MaxHeaders         int      `json:"max_headers,omitempty"`
+	XForwardedFor      *bool    `json:"x_forwarded_for,omitempty"`
+	Forwarded          bool     `json:"forwarded,omitempty"`
+	Routes             []Route  `json:"routes"`
+	ACLs               []ACL    `json:"acls,omitempty"`
+	Certificates       []string `json:"certificates,omitempty"`
+	// ConnectionRateLimit, AcceptProxyFrom, RequestHeaders and
+	// ResponseHeaders are as in FrontendInput.
+	ConnectionRateLimit int          `json:"connection_rate_limit,omitempty"`
+	AcceptProxyFrom     []string     `json:"accept_proxy_from,omitempty"`
+	RequestHeaders      []HeaderRule `json:"request_headers,omitempty"`
+	ResponseHeaders     []HeaderRule `json:"response_headers,omitempty"`
+	CreatedAt           time.Time    `json:"created_at"`
+	UpdatedAt           time.Time    `json:"updated_at"`
 }
 
 // FrontendList is one page of GET /v1/lbs/{lb}/frontends.
@@ -262,6 +330,37 @@ type BackendInput struct {
 	TimeoutConnect     Millis   `json:"timeout_connect,omitempty"`
 	TimeoutTunnel      Millis   `json:"timeout_tunnel,omitempty"`
 	OnMarkedDownAction string   `json:"on_marked_down_action,omitempty"`
+
+	// HashHeader names the header hashed by forward_port_algorithm hdr.
+	HashHeader string `json:"hash_header,omitempty"`
+	// StickySessionsTTL is how long a sticky cookie or table entry lasts
+	// without use (0: a session cookie, or 30 minutes for a table).
+	StickySessionsTTL Millis `json:"sticky_sessions_ttl,omitempty"`
+	// StickySessionsCookieSecure, ...HTTPOnly (nil: true) and ...SameSite
+	// (lax, strict or none; default lax) shape the sticky cookie.
+	StickySessionsCookieSecure   bool   `json:"sticky_sessions_cookie_secure,omitempty"`
+	StickySessionsCookieHTTPOnly *bool  `json:"sticky_sessions_cookie_httponly,omitempty"`
+	StickySessionsCookieSameSite string `json:"sticky_sessions_cookie_samesite,omitempty"`
+	// ProxyProtocol is the PROXY protocol header sent to servers, one of
+	// the Proxy* constants (default proxy_protocol_none).
+	ProxyProtocol string `json:"proxy_protocol,omitempty"`
+	// FailoverHost names a backend of the same LB that takes the traffic
+	// while every server of this one is down.
+	FailoverHost string `json:"failover_host,omitempty"`
+	// MaxConnections caps what is in flight to each server (0: no limit);
+	// the rest waits up to TimeoutQueue (default 5 s), then gets a 503.
+	MaxConnections int    `json:"max_connections,omitempty"`
+	TimeoutQueue   Millis `json:"timeout_queue,omitempty"`
+	// MaxRetries (nil: 3) retries a failed connection; a request is sent
+	// again only when that is safe. RedispatchAttemptCount (nil: 1) of
+	// those retries go to another server.
+	MaxRetries             *int `json:"max_retries,omitempty"`
+	RedispatchAttemptCount *int `json:"redispatch_attempt_count,omitempty"`
+	// Host replaces the Host header of requests to the servers (HTTP only).
+	Host string `json:"host,omitempty"`
+	// PassiveHealthCheck ejects a server after consecutive failures of
+	// real traffic; nil turns it off.
+	PassiveHealthCheck *PassiveHealthCheck `json:"passive_health_check,omitempty"`
 }
 
 // ServerList returns the "servers" value of a BackendInput for a list of
@@ -289,23 +388,40 @@ func mustJSON(v any) json.RawMessage {
 
 // BackendOptions is seed 004's "options" object of a backend.
 type BackendOptions struct {
+	// TLS and TLSVerify (TLS to servers) are not supported yet: only false.
 	TLS       bool `json:"tls,omitempty"`
 	TLSVerify bool `json:"tls_verify,omitempty"`
 	// ForwardFor may only be true: X-Forwarded-For is a frontend setting.
-	ForwardFor    *bool              `json:"forward_for,omitempty"`
+	ForwardFor *bool `json:"forward_for,omitempty"`
+	// ProxyProtocol is none, v1, v2, v2_ssl or v2_ssl_cn (or the full
+	// Scaleway name, proxy_protocol_v2...): the backend's proxy_protocol.
 	ProxyProtocol string             `json:"proxy_protocol,omitempty"`
 	StickySession *StickySession     `json:"sticky_session,omitempty"`
 	HealthCheck   *HealthCheckOption `json:"health_check,omitempty"`
 }
 
-// StickySession is seed 004's sticky_session option.
+// StickySession is seed 004's sticky_session option: the backend's
+// sticky_sessions (Type: none, cookie or table), sticky_sessions_cookie_name
+// (Cookie) and sticky_sessions_ttl (TTL).
 type StickySession struct {
 	Type   string `json:"type"`
 	Cookie string `json:"cookie,omitempty"`
-	TTL    string `json:"ttl,omitempty"`
+	// TTL is a Go duration string ("5m", "1h30m") or a number of
+	// milliseconds; kept raw because the server accepts both. Build it
+	// with TTL.
+	TTL json.RawMessage `json:"ttl,omitempty"`
 }
 
-// HealthCheckOption is seed 004's health_check option: Type is tcp or http.
+// TTL returns the "ttl" value of a StickySession for d, as a duration
+// string in whole milliseconds.
+func TTL(d time.Duration) json.RawMessage {
+	return mustJSON(d.Truncate(time.Millisecond).String())
+}
+
+// HealthCheckOption is seed 004's health_check option. Type is tcp, http,
+// https, mysql, pgsql, redis or ldap; Path, Method, ExpectedCode and
+// HostHeader are for http and https, SNI for https, User for mysql and
+// pgsql.
 type HealthCheckOption struct {
 	Type         string `json:"type"`
 	Path         string `json:"path,omitempty"`
@@ -313,6 +429,8 @@ type HealthCheckOption struct {
 	Port         int    `json:"port,omitempty"`
 	ExpectedCode string `json:"expected_code,omitempty"`
 	HostHeader   string `json:"host_header,omitempty"`
+	SNI          string `json:"sni,omitempty"`
+	User         string `json:"user,omitempty"`
 }
 
 // ServersObject is seed 004's "servers": {"type": "ip", "addresses": [...]}.
@@ -331,6 +449,8 @@ type Server struct {
 	Port int `json:"port,omitempty"`
 	// Weight is 0..256 (nil: 1); 0 takes no new traffic.
 	Weight *int `json:"weight,omitempty"`
+	// Backup servers take traffic only while every other server is down.
+	Backup bool `json:"backup,omitempty"`
 }
 
 // HealthCheck is an active check of every server of a backend, in
@@ -342,26 +462,74 @@ type HealthCheck struct {
 	CheckTimeout    Millis `json:"check_timeout,omitempty"`
 	CheckMaxRetries int    `json:"check_max_retries,omitempty"`
 	// CheckRise is how many consecutive passes bring a down server back.
-	CheckRise   int              `json:"check_rise,omitempty"`
-	TCPConfig   *TCPCheck        `json:"tcp_config,omitempty"`
-	HTTPConfig  *HTTPCheck       `json:"http_config,omitempty"`
-	HTTPSConfig *HTTPCheck       `json:"https_config,omitempty"`
-	MySQLConfig *UserCheck       `json:"mysql_config,omitempty"`
-	PgSQLConfig *UserCheck       `json:"pgsql_config,omitempty"`
-	RedisConfig *json.RawMessage `json:"redis_config,omitempty"`
-	LDAPConfig  *json.RawMessage `json:"ldap_config,omitempty"`
+	CheckRise int `json:"check_rise,omitempty"`
+	// TransientCheckDelay is the interval between checks while a server
+	// is changing state (0: CheckDelay).
+	TransientCheckDelay Millis `json:"transient_check_delay,omitempty"`
+	// CheckSendProxy sends a PROXY protocol v2 header before each check.
+	CheckSendProxy bool        `json:"check_send_proxy,omitempty"`
+	TCPConfig      *TCPCheck   `json:"tcp_config,omitempty"`
+	HTTPConfig     *HTTPCheck  `json:"http_config,omitempty"`
+	HTTPSConfig    *HTTPCheck  `json:"https_config,omitempty"`
+	MySQLConfig    *UserCheck  `json:"mysql_config,omitempty"`
+	PgSQLConfig    *UserCheck  `json:"pgsql_config,omitempty"`
+	RedisConfig    *EmptyCheck `json:"redis_config,omitempty"`
+	LDAPConfig     *EmptyCheck `json:"ldap_config,omitempty"`
 }
 
-// TCPCheck is a connect check.
-type TCPCheck struct{}
+// TCPCheck is a connect check, optionally sending Send and expecting the
+// reply to start with Expect.
+type TCPCheck struct {
+	Send   string `json:"send,omitempty"`
+	Expect string `json:"expect,omitempty"`
+}
 
-// HTTPCheck sends a request and judges the status code.
+// EmptyCheck is a check kind without settings: redis (PING, expect
+// +PONG) and ldap (an anonymous bind). It is written {}.
+type EmptyCheck struct{}
+
+// HTTPCheck sends a request and judges the status code (http_config and
+// https_config).
 type HTTPCheck struct {
 	URI        string `json:"uri,omitempty"`
 	Method     string `json:"method,omitempty"`
 	Code       *int   `json:"code,omitempty"`
 	HostHeader string `json:"host_header,omitempty"`
+	// SNI is the server name of the TLS handshake (https only; default
+	// HostHeader).
+	SNI string `json:"sni,omitempty"`
 }
+
+// PassiveHealthCheck ejects a server that keeps failing real traffic.
+type PassiveHealthCheck struct {
+	// ConsecutiveFailures is how many failed connections or 5xx answers in
+	// a row eject a server (0: 5).
+	ConsecutiveFailures int `json:"consecutive_failures,omitempty"`
+	// Backoff is how long the first ejection lasts (0: 30 s); it doubles
+	// with each ejection in a row.
+	Backoff Millis `json:"backoff,omitempty"`
+}
+
+// Enums of backends (Scaleway's names).
+const (
+	AlgoRoundRobin = "roundrobin"
+	AlgoLeastConn  = "leastconn"
+	AlgoFirst      = "first"
+	AlgoRandom     = "random"
+	AlgoSource     = "source"
+	AlgoURI        = "uri"
+	AlgoHeader     = "hdr"
+
+	StickyNone   = "none"
+	StickyCookie = "cookie"
+	StickyTable  = "table"
+
+	ProxyNone    = "proxy_protocol_none"
+	ProxyV1      = "proxy_protocol_v1"
+	ProxyV2      = "proxy_protocol_v2"
+	ProxyV2SSL   = "proxy_protocol_v2_ssl"
+	ProxyV2SSLCN = "proxy_protocol_v2_ssl_cn"
+)
 
 // UserCheck is a database check that logs in as User.
 type UserCheck struct {
@@ -384,8 +552,39 @@ type Backend struct {
 	TimeoutConnect           Millis       `json:"timeout_connect,omitempty"`
 	TimeoutTunnel            Millis       `json:"timeout_tunnel,omitempty"`
 	OnMarkedDownAction       string       `json:"on_marked_down_action,omitempty"`
-	CreatedAt                time.Time    `json:"created_at"`
-	UpdatedAt                time.Time    `json:"updated_at"`
+	// The fields below are as in BackendInput.
+	// HashHeader names the header hashed by forward_port_algorithm hdr.
+	HashHeader string `json:"hash_header,omitempty"`
+	// StickySessionsTTL is how long a sticky cookie or table entry lasts
+	// without use (0: a session cookie, or 30 minutes for a table).
+	StickySessionsTTL Millis `json:"sticky_sessions_ttl,omitempty"`
+	// StickySessionsCookieSecure, ...HTTPOnly (nil: true) and ...SameSite
+	// (lax, strict or none; default lax) shape the sticky cookie.
+	StickySessionsCookieSecure   bool   `json:"sticky_sessions_cookie_secure,omitempty"`
+	StickySessionsCookieHTTPOnly *bool  `json:"sticky_sessions_cookie_httponly,omitempty"`
+	StickySessionsCookieSameSite string `json:"sticky_sessions_cookie_samesite,omitempty"`
+	// ProxyProtocol is the PROXY protocol header sent to servers, one of
+	// the Proxy* constants (default proxy_protocol_none).
+	ProxyProtocol string `json:"proxy_protocol,omitempty"`
+	// FailoverHost names a backend of the same LB that takes the traffic
+	// while every server of this one is down.
+	FailoverHost string `json:"failover_host,omitempty"`
+	// MaxConnections caps what is in flight to each server (0: no limit);
+	// the rest waits up to TimeoutQueue (default 5 s), then gets a 503.
+	MaxConnections int    `json:"max_connections,omitempty"`
+	TimeoutQueue   Millis `json:"timeout_queue,omitempty"`
+	// MaxRetries (nil: 3) retries a failed connection; a request is sent
+	// again only when that is safe. RedispatchAttemptCount (nil: 1) of
+	// those retries go to another server.
+	MaxRetries             *int `json:"max_retries,omitempty"`
+	RedispatchAttemptCount *int `json:"redispatch_attempt_count,omitempty"`
+	// Host replaces the Host header of requests to the servers (HTTP only).
+	Host string `json:"host,omitempty"`
+	// PassiveHealthCheck ejects a server after consecutive failures of
+	// real traffic; nil turns it off.
+	PassiveHealthCheck *PassiveHealthCheck `json:"passive_health_check,omitempty"`
+	CreatedAt          time.Time           `json:"created_at"`
+	UpdatedAt          time.Time           `json:"updated_at"`
 }
 
 // BackendList is one page of GET /v1/lbs/{lb}/backends.

@@ -351,10 +351,14 @@ type resource[T, In any] struct {
 	put        func(ctx context.Context, c *client.Client, sc scope, name string, in In, opts ...client.CallOption) (*T, *client.Result, error)
 	del        func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error)
 	name       func(in *In) *string
-	needF      bool // put needs -f (an empty body makes no sense)
+	needF      bool // put needs -f, or one of putFlags (an empty body makes no sense)
 	releasable bool // delete takes --release-ip (lb)
-	header     []string
-	row        func(T) []string
+	// putFlags, when set, registers flags of put that fill in the body
+	// (over what -f gives); the function it returns applies them and
+	// reports whether any was given.
+	putFlags func(fs *flag.FlagSet) func(in *In) (bool, error)
+	header   []string
+	row      func(T) []string
 }
 
 func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -373,6 +377,7 @@ func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, s
 	var lbFlag, feFlag, file string
 	var rev uint64
 	var w writeFlags
+	var apply func(in *In) (bool, error)
 	if r.inLB {
 		fs.StringVar(&lbFlag, "lb", "", "load balancer (default: the only one)")
 	}
@@ -387,6 +392,9 @@ func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, s
 	case "put":
 		fs.StringVar(&file, "f", "", "body, JSON or YAML (- for stdin); the name may come from its name field")
 		w.register(fs)
+		if r.putFlags != nil {
+			apply = r.putFlags(fs)
+		}
 	case "delete":
 		w.register(fs)
 		if r.releasable {
@@ -403,10 +411,10 @@ func runResource[T, In any](r resource[T, In], args []string, stdin io.Reader, s
 		}
 		return 2
 	}
-	return finish(r.run(verb, pos, &g, scope{lbFlag, feFlag}, file, rev, &w, stdin, stdout), stderr, &g)
+	return finish(r.run(verb, pos, &g, scope{lbFlag, feFlag}, file, apply, rev, &w, stdin, stdout), stderr, &g)
 }
 
-func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, flags scope, file string, rev uint64, w *writeFlags, stdin io.Reader, stdout io.Writer) error {
+func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, flags scope, file string, apply func(in *In) (bool, error), rev uint64, w *writeFlags, stdin io.Reader, stdout io.Writer) error {
 	if err := g.check(); err != nil {
 		return err
 	}
@@ -422,9 +430,6 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, flags scope
 		if len(pos) == 1 {
 			name = pos[0]
 		}
-		if file == "" && r.needF {
-			return usagef("%s put: -f FILE is required", r.kind)
-		}
 		if file != "" {
 			js, err := readDoc(file, stdin)
 			if err != nil {
@@ -438,6 +443,21 @@ func (r resource[T, In]) run(verb string, pos []string, g *ctlFlags, flags scope
 			} else if *n == "" {
 				*n = name
 			}
+		}
+		given := false
+		if apply != nil {
+			var err error
+			if given, err = apply(&in); err != nil {
+				return usagef("%s put: %v", r.kind, err)
+			}
+		}
+		switch {
+		case file == "" && r.needF && apply != nil && !given:
+			return usagef("%s put: give -f FILE or flags (see gantry %s put -h)", r.kind, r.kind)
+		case file == "" && r.needF && apply == nil:
+			return usagef("%s put: -f FILE is required", r.kind)
+		case file == "" && given:
+			*r.name(&in) = name // a body made of flags names its object too
 		}
 		if name == "" {
 			return usagef("%s put: give a NAME, or a name field in the file", r.kind)
@@ -654,6 +674,118 @@ func routeResource() resource[client.IndexedRoute, client.RouteInput] {
 		name:   func(in *client.RouteInput) *string { return &in.Name },
 		header: []string{"NAME", "INDEX", "MATCH", "BACKEND", "PRIORITY"},
 		row:    routeRow,
+	}
+}
+
+// aclResource is the acl command's view of the API: the ACLs of a
+// frontend, in the order they apply. put takes the ACL from -f, from
+// flags, or from both (flags win).
+func aclResource() resource[client.ACL, client.ACL] {
+	return resource[client.ACL, client.ACL]{
+		kind: "acl", inLB: true, inFrontend: true, needF: true,
+		list: func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]client.ACL, int, error) {
+			l, _, err := c.ListACLs(ctx, sc.lb, sc.frontend, opts...)
+			if err != nil {
+				return nil, 0, err
+			}
+			return l.ACLs, l.TotalCount, nil
+		},
+		get: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.ACL, error) {
+			a, _, err := c.GetACL(ctx, sc.lb, sc.frontend, name, opts...)
+			return a, err
+		},
+		put: func(ctx context.Context, c *client.Client, sc scope, name string, in client.ACL, opts ...client.CallOption) (*client.ACL, *client.Result, error) {
+			return c.PutACL(ctx, sc.lb, sc.frontend, name, in, opts...)
+		},
+		del: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
+			return c.DeleteACL(ctx, sc.lb, sc.frontend, name, opts...)
+		},
+		name:     func(in *client.ACL) *string { return &in.Name },
+		putFlags: aclFlags,
+		header:   []string{"NAME", "INDEX", "MATCH", "ACTION"},
+		row:      aclRow,
+	}
+}
+
+// listFlag is a flag that may be given several times; split, when set,
+// also splits each value at commas.
+type listFlag struct {
+	vals  []string
+	split bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if l.split {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				l.vals = append(l.vals, p)
+			}
+		}
+		return nil
+	}
+	l.vals = append(l.vals, v)
+	return nil
+}
+
+// aclFlags registers the flags of acl put, each a field of the ACL body.
+func aclFlags(fs *flag.FlagSet) func(in *client.ACL) (bool, error) {
+	index := fs.Int("index", 0, "the order the ACL applies in (ascending)")
+	subnets := &listFlag{split: true}
+	fs.Var(subnets, "ip-subnet", "client CIDR to match (repeat, or comma-separated)")
+	filter := fs.String("http-filter", "", "path_begin, path_end, regex or http_header_match")
+	values := &listFlag{}
+	fs.Var(values, "http-filter-value", "value the filter compares (repeat for several)")
+	option := fs.String("http-filter-option", "", "the header name of http_header_match")
+	invert := fs.Bool("invert", false, "match what the conditions do not")
+	action := fs.String("action", "", "allow, deny or redirect")
+	rtype := fs.String("redirect-type", "", "location (target is a URL) or scheme (target is http or https)")
+	target := fs.String("redirect-target", "", "where a redirect goes")
+	code := fs.Int("redirect-code", 0, "301, 302 (default), 303, 307 or 308")
+	return func(in *client.ACL) (bool, error) {
+		given, redirectFlags := false, false
+		fs.Visit(func(f *flag.Flag) {
+			redirect := func() *client.ACLRedirect {
+				redirectFlags = true
+				if in.Action.Redirect == nil {
+					in.Action.Redirect = &client.ACLRedirect{}
+				}
+				return in.Action.Redirect
+			}
+			switch f.Name {
+			case "index":
+				in.Index = *index
+			case "ip-subnet":
+				in.Match.IPSubnet = subnets.vals
+			case "http-filter":
+				in.Match.HTTPFilter = *filter
+			case "http-filter-value":
+				in.Match.HTTPFilterValue = values.vals
+			case "http-filter-option":
+				in.Match.HTTPFilterOption = *option
+			case "invert":
+				in.Match.Invert = *invert
+			case "action":
+				in.Action.Type = *action
+			case "redirect-type":
+				redirect().Type = *rtype
+			case "redirect-target":
+				redirect().Target = *target
+			case "redirect-code":
+				redirect().Code = *code
+			default:
+				return // not a field of the ACL
+			}
+			given = true
+		})
+		switch {
+		case redirectFlags && in.Action.Type == "":
+			in.Action.Type = client.ActionRedirect
+		case redirectFlags && in.Action.Type != client.ActionRedirect:
+			return given, fmt.Errorf("--redirect-type, --redirect-target and --redirect-code need action redirect, not %q", in.Action.Type)
+		}
+		return given, nil
 	}
 }
 

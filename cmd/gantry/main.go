@@ -37,8 +37,9 @@ Drive a running gantry serve (see docs/cli.md):
   gantry frontend list|get|put|delete [NAME] [--lb LB] [-f FILE]
   gantry backend list|get|put|delete [NAME] [--lb LB] [-f FILE]
   gantry route list|get|put|delete [NAME] [--lb LB] [--frontend FE] [-f FILE]
+  gantry acl list|get|put|delete [NAME] [--lb LB] [--frontend FE] [-f FILE | flags]
                             load balancers, their IPs, frontends and backends,
-                            and the named routes of a frontend; put creates or
+                            and the named routes and ACLs of a frontend; put creates or
                             replaces from a JSON or YAML body
   gantry apply -f FILE      replace the whole config (YAML or JSON); --dry-run prints the diff
   gantry export             print the whole config as YAML (-o json for JSON)
@@ -96,6 +97,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runResource(backendResource(), args[1:], stdin, stdout, stderr)
 	case "route":
 		return runResource(routeResource(), args[1:], stdin, stdout, stderr)
+	case "acl":
+		return runResource(aclResource(), args[1:], stdin, stdout, stderr)
 	case "apply":
 		return cmdApply(args[1:], stdin, stdout, stderr)
 	case "export":

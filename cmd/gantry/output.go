@@ -223,6 +223,50 @@ func routeText(r client.Route) string {
 	return strings.Join(parts, " ")
 }
 
+func aclRow(a client.ACL) []string {
+	return []string{dash(a.Name), strconv.Itoa(a.Index), aclMatchText(a.Match), aclActionText(a.Action)}
+}
+
+// aclMatchText is an ACL's conditions in a few words: "*" matches all.
+func aclMatchText(m client.ACLMatch) string {
+	var parts []string
+	if len(m.IPSubnet) > 0 {
+		parts = append(parts, "ip:"+strings.Join(m.IPSubnet, ","))
+	}
+	if m.HTTPFilter != "" && m.HTTPFilter != client.FilterNone {
+		f := m.HTTPFilter
+		if m.HTTPFilterOption != "" {
+			f += "(" + m.HTTPFilterOption + ")"
+		}
+		parts = append(parts, f+":"+strings.Join(m.HTTPFilterValue, ","))
+	}
+	text := "*"
+	if len(parts) > 0 {
+		text = strings.Join(parts, " ")
+	}
+	if m.Invert {
+		text = "not " + text
+	}
+	return text
+}
+
+// aclActionText is what an ACL does: allow, deny, or a redirect with its
+// code and target.
+func aclActionText(a client.ACLAction) string {
+	r := a.Redirect
+	if a.Type != client.ActionRedirect || r == nil {
+		return dash(a.Type)
+	}
+	code := r.Code
+	if code == 0 {
+		code = 302
+	}
+	if r.Type == client.RedirectScheme {
+		return fmt.Sprintf("redirect %d to %s://", code, r.Target)
+	}
+	return fmt.Sprintf("redirect %d to %s", code, r.Target)
+}
+
 func backendRow(b client.Backend) []string {
 	port := ""
 	if b.ForwardPort != 0 {

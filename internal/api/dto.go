@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/config"
@@ -86,38 +87,45 @@ func routeOut(r config.Route) routeDTO {
 		HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: headersOut(r.Headers)}}
 }
 
-func aclsToConfig(as []client.ACL) []config.ACL {
-	if as == nil {
-		return nil
-	}
-	out := make([]config.ACL, len(as))
-	for i, a := range as {
-		out[i] = config.ACL{Name: a.Name, Index: a.Index,
-			Match: config.ACLMatch{IPSubnet: a.Match.IPSubnet, HTTPFilter: a.Match.HTTPFilter, HTTPFilterValue: a.Match.HTTPFilterValue,
-				HTTPFilterOption: a.Match.HTTPFilterOption, Invert: a.Match.Invert},
-			Action: config.ACLAction{Type: a.Action.Type}}
-		if r := a.Action.Redirect; r != nil {
-			out[i].Action.Redirect = &config.ACLRedirect{Type: r.Type, Target: r.Target, Code: r.Code}
-		}
+func aclToConfig(a client.ACL) config.ACL {
+	out := config.ACL{Name: a.Name, Index: a.Index, Match: config.ACLMatch(a.Match), Action: config.ACLAction{Type: a.Action.Type}}
+	if r := a.Action.Redirect; r != nil {
+		out.Action.Redirect = &config.ACLRedirect{Type: r.Type, Target: r.Target, Code: r.Code}
 	}
 	return out
 }
 
-func aclsOut(as []config.ACL) []client.ACL {
-	if as == nil {
-		return nil
-	}
-	out := make([]client.ACL, len(as))
-	for i, a := range as {
-		out[i] = client.ACL{Name: a.Name, Index: a.Index,
-			Match: client.ACLMatch{IPSubnet: a.Match.IPSubnet, HTTPFilter: a.Match.HTTPFilter, HTTPFilterValue: a.Match.HTTPFilterValue,
-				HTTPFilterOption: a.Match.HTTPFilterOption, Invert: a.Match.Invert},
-			Action: client.ACLAction{Type: a.Action.Type}}
-		if r := a.Action.Redirect; r != nil {
-			out[i].Action.Redirect = &client.ACLRedirect{Type: r.Type, Target: r.Target, Code: r.Code}
-		}
+func aclOut(a config.ACL) client.ACL {
+	out := client.ACL{Name: a.Name, Index: a.Index, Match: client.ACLMatch(a.Match), Action: client.ACLAction{Type: a.Action.Type}}
+	if r := a.Action.Redirect; r != nil {
+		out.Action.Redirect = &client.ACLRedirect{Type: r.Type, Target: r.Target, Code: r.Code}
 	}
 	return out
+}
+
+func aclsToConfig(as []client.ACL) []config.ACL { return mapSlice(as, aclToConfig) }
+
+func aclsOut(as []config.ACL) []client.ACL { return mapSlice(as, aclOut) }
+
+// mapSlice converts every element of s with f; nil stays nil, so an
+// absent list stays absent.
+func mapSlice[A, B any](s []A, f func(A) B) []B {
+	if s == nil {
+		return nil
+	}
+	out := make([]B, len(s))
+	for i, a := range s {
+		out[i] = f(a)
+	}
+	return out
+}
+
+func headerRulesToConfig(hs []client.HeaderRule) []config.HeaderRule {
+	return mapSlice(hs, func(h client.HeaderRule) config.HeaderRule { return config.HeaderRule(h) })
+}
+
+func headerRulesOut(hs []config.HeaderRule) []client.HeaderRule {
+	return mapSlice(hs, func(h config.HeaderRule) client.HeaderRule { return client.HeaderRule(h) })
 }
 
 // frontendToConfig maps the body of a frontend PUT to the model, resolving
@@ -125,7 +133,9 @@ func aclsOut(as []config.ACL) []client.ACL {
 func frontendToConfig(f frontendIn) (config.Frontend, error) {
 	out := config.Frontend{InboundPort: f.InboundPort, Protocol: config.Protocol(f.Protocol), Backend: f.Backend,
 		TimeoutClient: config.Millis(f.TimeoutClient), TimeoutHTTPRequest: config.Millis(f.TimeoutHTTPRequest), MaxHeaderBytes: f.MaxHeaderBytes,
-		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: aclsToConfig(f.ACLs), Certificates: f.Certificates}
+		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: aclsToConfig(f.ACLs), Certificates: f.Certificates,
+		ConnectionRateLimit: f.ConnectionRateLimit, AcceptProxyFrom: f.AcceptProxyFrom,
+		RequestHeaders: headerRulesToConfig(f.RequestHeaders), ResponseHeaders: headerRulesToConfig(f.ResponseHeaders)}
 	if f.BackendID != "" {
 		if f.Backend != "" && f.Backend != f.BackendID {
 			return out, &badRequest{"backend_id", "differs from backend; give one"}
@@ -151,14 +161,18 @@ func frontendInOf(f *config.Frontend) frontendIn {
 	return frontendIn{InboundPort: f.InboundPort, Protocol: client.Protocol(f.Protocol), Backend: f.Backend,
 		TimeoutClient: client.Millis(f.TimeoutClient), TimeoutHTTPRequest: client.Millis(f.TimeoutHTTPRequest), MaxHeaderBytes: f.MaxHeaderBytes,
 		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded,
-		Routes: toFrontendOut(f, control.ObjectMeta{}).Routes, ACLs: aclsOut(f.ACLs), Certificates: f.Certificates}
+		Routes: toFrontendOut(f, control.ObjectMeta{}).Routes, ACLs: aclsOut(f.ACLs), Certificates: f.Certificates,
+		ConnectionRateLimit: f.ConnectionRateLimit, AcceptProxyFrom: f.AcceptProxyFrom,
+		RequestHeaders: headerRulesOut(f.RequestHeaders), ResponseHeaders: headerRulesOut(f.ResponseHeaders)}
 }
 
 func toFrontendOut(f *config.Frontend, m control.ObjectMeta) frontendOut {
 	out := frontendOut{Name: f.Name, InboundPort: f.InboundPort, Protocol: client.Protocol(f.Protocol), Backend: f.Backend,
 		TimeoutClient: client.Millis(f.TimeoutClient), TimeoutHTTPRequest: client.Millis(f.TimeoutHTTPRequest), MaxHeaderBytes: f.MaxHeaderBytes,
 		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: aclsOut(f.ACLs),
-		Certificates: f.Certificates, Routes: []routeDTO{}, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+		Certificates: f.Certificates, ConnectionRateLimit: f.ConnectionRateLimit, AcceptProxyFrom: f.AcceptProxyFrom,
+		RequestHeaders: headerRulesOut(f.RequestHeaders), ResponseHeaders: headerRulesOut(f.ResponseHeaders),
+		Routes: []routeDTO{}, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 	for _, r := range f.Routes {
 		out.Routes = append(out.Routes, routeOut(r))
 	}
@@ -210,6 +224,12 @@ func backendToConfig(b backendIn) (config.Backend, error) {
 	out.HealthCheck, out.SendProxyV2 = healthToConfig(b.HealthCheck), b.SendProxyV2
 	out.TimeoutServer, out.TimeoutConnect, out.TimeoutTunnel = config.Millis(b.TimeoutServer), config.Millis(b.TimeoutConnect), config.Millis(b.TimeoutTunnel)
 	out.OnMarkedDownAction = b.OnMarkedDownAction
+	out.HashHeader, out.StickySessionsTTL = b.HashHeader, config.Millis(b.StickySessionsTTL)
+	out.StickySessionsCookieSecure, out.StickySessionsCookieHTTPOnly = b.StickySessionsCookieSecure, b.StickySessionsCookieHTTPOnly
+	out.StickySessionsCookieSameSite, out.ProxyProtocol, out.FailoverHost = b.StickySessionsCookieSameSite, b.ProxyProtocol, b.FailoverHost
+	out.MaxConnections, out.TimeoutQueue = b.MaxConnections, config.Millis(b.TimeoutQueue)
+	out.MaxRetries, out.RedispatchAttemptCount, out.Host = b.MaxRetries, b.RedispatchAttemptCount, b.Host
+	out.PassiveHealthCheck = passiveToConfig(b.PassiveHealthCheck)
 	if out.Servers, err = backendServers(b); err != nil {
 		return out, err
 	}
@@ -263,6 +283,75 @@ func backendServers(b backendIn) ([]config.Server, error) {
 	return out, nil
 }
 
+func passiveToConfig(p *client.PassiveHealthCheck) *config.PassiveHealthCheck {
+	if p == nil {
+		return nil
+	}
+	return &config.PassiveHealthCheck{ConsecutiveFailures: p.ConsecutiveFailures, Backoff: config.Millis(p.Backoff)}
+}
+
+func passiveOut(p *config.PassiveHealthCheck) *client.PassiveHealthCheck {
+	if p == nil {
+		return nil
+	}
+	return &client.PassiveHealthCheck{ConsecutiveFailures: p.ConsecutiveFailures, Backoff: client.Millis(p.Backoff)}
+}
+
+// proxyProtocolOf maps seed 004's options.proxy_protocol, short or in
+// Scaleway's full names, to the model's.
+func proxyProtocolOf(s string) (string, bool) {
+	switch s {
+	case "none", config.ProxyNone:
+		return config.ProxyNone, true
+	case "v1", config.ProxyV1:
+		return config.ProxyV1, true
+	case "v2", config.ProxyV2:
+		return config.ProxyV2, true
+	case "v2_ssl", config.ProxyV2SSL:
+		return config.ProxyV2SSL, true
+	case "v2_ssl_cn", config.ProxyV2SSLCN:
+		return config.ProxyV2SSLCN, true
+	}
+	return "", false
+}
+
+// parseTTL reads seed 004's sticky_session.ttl: a Go duration string
+// ("5m", "1h30m"), or a number of milliseconds (a JSON number or a string
+// of digits). It must be whole milliseconds, not negative.
+func parseTTL(raw json.RawMessage, at string) (config.Millis, error) {
+	v := strings.TrimSpace(string(raw))
+	if v == "" || v == "null" {
+		return 0, nil
+	}
+	bad := func(why string) error { return &badRequest{at, why} }
+	var ms int64
+	var text string
+	if err := json.Unmarshal(raw, &text); err != nil {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, bad(fmt.Sprintf("%s is neither a duration string (\"5m\", \"1h30m\") nor a whole number of milliseconds", v))
+		}
+		ms = n
+	} else if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+		ms = n
+	} else {
+		d, err := time.ParseDuration(text)
+		if err != nil {
+			return 0, bad(fmt.Sprintf("%q is not a duration (\"30s\", \"5m\", \"1h30m\") or a number of milliseconds", text))
+		}
+		if d%time.Millisecond != 0 {
+			return 0, bad(fmt.Sprintf("%q is not a whole number of milliseconds", text))
+		}
+		ms = d.Milliseconds()
+	}
+	if ms < 0 {
+		return 0, bad(fmt.Sprintf("%s is negative", v))
+	}
+	return config.Millis(ms), nil
+}
+
+// applyOptions maps seed 004's options onto b. A setting also given by its
+// model name (proxy_protocol, sticky_sessions...) must agree.
 func applyOptions(o *backendOptions, b *config.Backend) error {
 	if o.TLS || o.TLSVerify {
 		return &badRequest{"options.tls", "TLS to backends is " + config.ErrUnsupported.Error()[len("config: "):]}
@@ -270,16 +359,35 @@ func applyOptions(o *backendOptions, b *config.Backend) error {
 	if o.ForwardFor != nil && !*o.ForwardFor {
 		return &badRequest{"options.forward_for", "X-Forwarded-For is a frontend setting: set x_forwarded_for: false on the frontend"}
 	}
-	switch o.ProxyProtocol {
-	case "", "none":
-	case "v2":
-		b.SendProxyV2 = true
-	default:
-		return &badRequest{"options.proxy_protocol", fmt.Sprintf("%q is not one of none, v2", o.ProxyProtocol)}
+	if o.ProxyProtocol != "" {
+		pp, ok := proxyProtocolOf(o.ProxyProtocol)
+		if !ok {
+			return &badRequest{"options.proxy_protocol", fmt.Sprintf("%q is not one of none, v1, v2, v2_ssl, v2_ssl_cn (or proxy_protocol_none...)", o.ProxyProtocol)}
+		}
+		var err error
+		if b.ProxyProtocol, err = pick(pp, b.ProxyProtocol, "options.proxy_protocol", "proxy_protocol"); err != nil {
+			return err
+		}
 	}
 	if s := o.StickySession; s != nil {
-		b.StickySessions = s.Type
-		b.StickySessionsCookieName = s.Cookie
+		switch s.Type {
+		case config.StickyNone, config.StickyCookie, config.StickyTable:
+		default:
+			return &badRequest{"options.sticky_session.type", fmt.Sprintf("%q is not one of none, cookie, table", s.Type)}
+		}
+		ttl, err := parseTTL(s.TTL, "options.sticky_session.ttl")
+		if err != nil {
+			return err
+		}
+		if b.StickySessions, err = pick(s.Type, b.StickySessions, "options.sticky_session.type", "sticky_sessions"); err != nil {
+			return err
+		}
+		if b.StickySessionsCookieName, err = pick(s.Cookie, b.StickySessionsCookieName, "options.sticky_session.cookie", "sticky_sessions_cookie_name"); err != nil {
+			return err
+		}
+		if b.StickySessionsTTL, err = pick(ttl, b.StickySessionsTTL, "options.sticky_session.ttl", "sticky_sessions_ttl"); err != nil {
+			return err
+		}
 	}
 	if h := o.HealthCheck; h != nil {
 		if b.HealthCheck != nil {
@@ -295,23 +403,57 @@ func applyOptions(o *backendOptions, b *config.Backend) error {
 }
 
 // healthOptionToConfig maps seed 004's health_check option to the model;
-// at prefixes the field paths of its errors.
+// at prefixes the field paths of its errors. A field the type does not
+// use is an error rather than silently dropped.
 func healthOptionToConfig(h *healthOption, at string) (*config.HealthCheck, error) {
 	hc := &config.HealthCheck{Port: h.Port}
 	switch h.Type {
 	case "tcp":
 		hc.TCPConfig = &config.TCPCheck{}
 	case "http":
-		hc.HTTPConfig = &config.HTTPCheck{URI: h.Path, Method: h.Method, HostHeader: h.HostHeader}
+		hc.HTTPConfig = &config.HTTPCheck{}
+	case "https":
+		hc.HTTPSConfig = &config.HTTPCheck{}
+	case "mysql":
+		hc.MySQLConfig = &config.UserCheck{User: h.User}
+	case "pgsql":
+		hc.PgSQLConfig = &config.UserCheck{User: h.User}
+	case "redis":
+		hc.RedisConfig = &config.EmptyCheck{}
+	case "ldap":
+		hc.LDAPConfig = &config.EmptyCheck{}
+	default:
+		return nil, &badRequest{at + "type", fmt.Sprintf("%q is not one of tcp, http, https, mysql, pgsql, redis, ldap", h.Type)}
+	}
+	web := hc.HTTPConfig != nil || hc.HTTPSConfig != nil
+	for _, f := range []struct {
+		name         string
+		given, takes bool
+		takers       string
+	}{
+		{"path", h.Path != "", web, "http and https"},
+		{"method", h.Method != "", web, "http and https"},
+		{"expected_code", h.ExpectedCode != "", web, "http and https"},
+		{"host_header", h.HostHeader != "", web, "http and https"},
+		{"sni", h.SNI != "", hc.HTTPSConfig != nil, "https"},
+		{"user", h.User != "", hc.MySQLConfig != nil || hc.PgSQLConfig != nil, "mysql and pgsql"},
+	} {
+		if f.given && !f.takes {
+			return nil, &badRequest{at + f.name, fmt.Sprintf("only %s checks use it, not %s", f.takers, h.Type)}
+		}
+	}
+	for _, c := range []*config.HTTPCheck{hc.HTTPConfig, hc.HTTPSConfig} {
+		if c == nil {
+			continue
+		}
+		*c = config.HTTPCheck{URI: h.Path, Method: h.Method, HostHeader: h.HostHeader, SNI: h.SNI}
 		if h.ExpectedCode != "" {
 			code, err := strconv.Atoi(h.ExpectedCode)
 			if err != nil {
 				return nil, &badRequest{at + "expected_code", fmt.Sprintf("%q is not a status code", h.ExpectedCode)}
 			}
-			hc.HTTPConfig.Code = &code
+			c.Code = &code
 		}
-	default:
-		return nil, &badRequest{at + "type", fmt.Sprintf("%q is not one of tcp, http", h.Type)}
 	}
 	return hc, nil
 }
@@ -349,7 +491,7 @@ func serversToConfig(ss []client.Server) []config.Server {
 	}
 	out := make([]config.Server, len(ss))
 	for i, s := range ss {
-		out[i] = config.Server{Name: s.Name, IP: s.IP, Port: s.Port, Weight: s.Weight}
+		out[i] = config.Server{Name: s.Name, IP: s.IP, Port: s.Port, Weight: s.Weight, Backup: s.Backup}
 	}
 	return out
 }
@@ -360,7 +502,7 @@ func serversOut(ss []config.Server) []client.Server {
 	}
 	out := make([]client.Server, len(ss))
 	for i, s := range ss {
-		out[i] = client.Server{Name: s.Name, IP: s.IP, Port: s.Port, Weight: s.Weight}
+		out[i] = client.Server{Name: s.Name, IP: s.IP, Port: s.Port, Weight: s.Weight, Backup: s.Backup}
 	}
 	return out
 }
@@ -369,14 +511,14 @@ func httpCheckToConfig(h *client.HTTPCheck) *config.HTTPCheck {
 	if h == nil {
 		return nil
 	}
-	return &config.HTTPCheck{URI: h.URI, Method: h.Method, Code: h.Code, HostHeader: h.HostHeader}
+	return &config.HTTPCheck{URI: h.URI, Method: h.Method, Code: h.Code, HostHeader: h.HostHeader, SNI: h.SNI}
 }
 
 func httpCheckOut(h *config.HTTPCheck) *client.HTTPCheck {
 	if h == nil {
 		return nil
 	}
-	return &client.HTTPCheck{URI: h.URI, Method: h.Method, Code: h.Code, HostHeader: h.HostHeader}
+	return &client.HTTPCheck{URI: h.URI, Method: h.Method, Code: h.Code, HostHeader: h.HostHeader, SNI: h.SNI}
 }
 
 func userCheckToConfig(u *client.UserCheck) *config.UserCheck {
@@ -399,10 +541,11 @@ func healthToConfig(h *client.HealthCheck) *config.HealthCheck {
 	}
 	out := &config.HealthCheck{Port: h.Port, CheckDelay: config.Millis(h.CheckDelay), CheckTimeout: config.Millis(h.CheckTimeout),
 		CheckMaxRetries: h.CheckMaxRetries, CheckRise: h.CheckRise,
+		TransientCheckDelay: config.Millis(h.TransientCheckDelay), CheckSendProxy: h.CheckSendProxy,
 		HTTPConfig: httpCheckToConfig(h.HTTPConfig), HTTPSConfig: httpCheckToConfig(h.HTTPSConfig),
 		MySQLConfig: userCheckToConfig(h.MySQLConfig), PgSQLConfig: userCheckToConfig(h.PgSQLConfig)}
-	if h.TCPConfig != nil {
-		out.TCPConfig = &config.TCPCheck{}
+	if t := h.TCPConfig; t != nil {
+		out.TCPConfig = &config.TCPCheck{Send: t.Send, Expect: t.Expect}
 	}
 	if h.RedisConfig != nil {
 		out.RedisConfig = &config.EmptyCheck{}
@@ -419,16 +562,17 @@ func healthOut(h *config.HealthCheck) *client.HealthCheck {
 	}
 	out := &client.HealthCheck{Port: h.Port, CheckDelay: client.Millis(h.CheckDelay), CheckTimeout: client.Millis(h.CheckTimeout),
 		CheckMaxRetries: h.CheckMaxRetries, CheckRise: h.CheckRise,
+		TransientCheckDelay: client.Millis(h.TransientCheckDelay), CheckSendProxy: h.CheckSendProxy,
 		HTTPConfig: httpCheckOut(h.HTTPConfig), HTTPSConfig: httpCheckOut(h.HTTPSConfig),
 		MySQLConfig: userCheckOut(h.MySQLConfig), PgSQLConfig: userCheckOut(h.PgSQLConfig)}
-	if h.TCPConfig != nil {
-		out.TCPConfig = &client.TCPCheck{}
+	if t := h.TCPConfig; t != nil {
+		out.TCPConfig = &client.TCPCheck{Send: t.Send, Expect: t.Expect}
 	}
 	if h.RedisConfig != nil {
-		out.RedisConfig = &json.RawMessage{'{', '}'}
+		out.RedisConfig = &client.EmptyCheck{}
 	}
 	if h.LDAPConfig != nil {
-		out.LDAPConfig = &json.RawMessage{'{', '}'}
+		out.LDAPConfig = &client.EmptyCheck{}
 	}
 	return out
 }
@@ -439,7 +583,14 @@ func toBackendOut(b *config.Backend, m control.ObjectMeta) backendOut {
 		ForwardPortAlgorithm: b.ForwardPortAlgorithm, StickySessions: b.StickySessions, StickySessionsCookieName: b.StickySessionsCookieName,
 		HealthCheck: healthOut(b.HealthCheck), Servers: serversOut(b.Servers), SendProxyV2: b.SendProxyV2,
 		TimeoutServer: client.Millis(b.TimeoutServer), TimeoutConnect: client.Millis(b.TimeoutConnect), TimeoutTunnel: client.Millis(b.TimeoutTunnel),
-		OnMarkedDownAction: b.OnMarkedDownAction, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+		OnMarkedDownAction: b.OnMarkedDownAction,
+		HashHeader:         b.HashHeader, StickySessionsTTL: client.Millis(b.StickySessionsTTL),
+		StickySessionsCookieSecure: b.StickySessionsCookieSecure, StickySessionsCookieHTTPOnly: b.StickySessionsCookieHTTPOnly,
+		StickySessionsCookieSameSite: b.StickySessionsCookieSameSite, ProxyProtocol: b.ProxyProtocol, FailoverHost: b.FailoverHost,
+		MaxConnections: b.MaxConnections, TimeoutQueue: client.Millis(b.TimeoutQueue),
+		MaxRetries: b.MaxRetries, RedispatchAttemptCount: b.RedispatchAttemptCount, Host: b.Host,
+		PassiveHealthCheck: passiveOut(b.PassiveHealthCheck),
+		CreatedAt:          m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }
 
 // renameKey moves a patch's value from an alias to the model's name.
@@ -505,25 +656,49 @@ func backendAliases(p map[string]any) error {
 	}
 	if o, ok := alias["options"].(map[string]any); ok {
 		delete(p, "options")
-		set := func(key string) {
-			if v, ok := m[key]; ok {
-				p[key] = v
-			} else {
-				p[key] = nil // the option turns it off: delete it in the merge
+		// set puts the model's value of key in the patch; the patch may
+		// name key itself only with the same value, as a PUT may.
+		set := func(from, key string) error {
+			v, ok := m[key]
+			if !ok {
+				v = nil // the option turns it off: delete it in the merge
 			}
+			if given, both := p[key]; both && given != nil && !sameJSON(given, v) {
+				return &badRequest{"options." + from, "also given as " + key + " with another value; give one"}
+			}
+			p[key] = v
+			return nil
 		}
+		var sets [][2]string
 		if _, ok := o["health_check"]; ok {
-			set("health_check")
+			sets = append(sets, [2]string{"health_check", "health_check"})
 		}
 		if _, ok := o["proxy_protocol"]; ok {
-			set("send_proxy_v2")
+			sets = append(sets, [2]string{"proxy_protocol", "proxy_protocol"})
+			// Scaleway's older boolean would contradict it: the option
+			// says it all (unless the patch sets both, for validation to judge).
+			if v, given := p["send_proxy_v2"]; !given || v == false {
+				p["send_proxy_v2"] = nil
+			}
 		}
 		if _, ok := o["sticky_session"]; ok {
-			set("sticky_sessions")
-			set("sticky_sessions_cookie_name")
+			sets = append(sets, [2]string{"sticky_session.type", "sticky_sessions"}, [2]string{"sticky_session.cookie", "sticky_sessions_cookie_name"},
+				[2]string{"sticky_session.ttl", "sticky_sessions_ttl"})
+		}
+		for _, s := range sets {
+			if err := set(s[0], s[1]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// sameJSON reports whether two decoded JSON values are equal.
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
 }
 
 // frontendAliases rewrites a frontend PATCH's Scaleway names.

@@ -28,8 +28,8 @@ func TestBackendBodies(t *testing.T) {
 			check: func(t *testing.T, b config.Backend) {
 				hc := b.HealthCheck
 				if b.ForwardProtocol != "http" || b.ForwardPortAlgorithm != "roundrobin" || b.ForwardPort != 8080 ||
-					len(b.Servers) != 2 || b.Servers[1].IP != "10.0.0.24" || !b.SendProxyV2 ||
-					b.StickySessions != "cookie" || b.StickySessionsCookieName != "SERVERID" ||
+					len(b.Servers) != 2 || b.Servers[1].IP != "10.0.0.24" || b.ProxyProtocol != config.ProxyV2 || b.SendProxyV2 ||
+					b.StickySessions != "cookie" || b.StickySessionsCookieName != "SERVERID" || b.StickySessionsTTL != 300_000 ||
 					hc == nil || hc.Port != 80 || hc.HTTPConfig.URI != "/health" || *hc.HTTPConfig.Code != 200 || hc.HTTPConfig.HostHeader != "example.com" {
 					t.Fatalf("mapped to %+v", b)
 				}
@@ -61,7 +61,59 @@ func TestBackendBodies(t *testing.T) {
 		{name: "unknown server field", body: `{"servers": [{"ip": "10.0.0.1", "prot": 1}]}`, wantErr: "servers"},
 		{name: "tls to backends", body: `{"options": {"tls": true}}`, wantErr: "options.tls"},
 		{name: "forward_for false", body: `{"options": {"forward_for": false}}`, wantErr: "options.forward_for"},
-		{name: "proxy v1", body: `{"options": {"proxy_protocol": "v1"}}`, wantErr: "options.proxy_protocol"},
+		{name: "proxy v3", body: `{"options": {"proxy_protocol": "v3"}}`, wantErr: "options.proxy_protocol"},
+		{name: "proxy protocol options, short and long", body: `{"options": {"proxy_protocol": "v2_ssl_cn"}, "proxy_protocol": "proxy_protocol_v2_ssl_cn"}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.ProxyProtocol != config.ProxyV2SSLCN {
+					t.Fatalf("%+v", b)
+				}
+			}},
+		{name: "proxy protocol option disagrees", body: `{"options": {"proxy_protocol": "v1"}, "proxy_protocol": "proxy_protocol_v2"}`, wantErr: "options.proxy_protocol"},
+		{name: "sticky ttl in milliseconds", body: `{"options": {"sticky_session": {"type": "table", "ttl": 1500}}}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.StickySessions != "table" || b.StickySessionsTTL != 1500 {
+					t.Fatalf("%+v", b)
+				}
+			}},
+		{name: "sticky ttl as a string of digits", body: `{"options": {"sticky_session": {"type": "table", "ttl": "1500"}}}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.StickySessionsTTL != 1500 {
+					t.Fatalf("%+v", b)
+				}
+			}},
+		{name: "sticky ttl of hours and minutes", body: `{"options": {"sticky_session": {"type": "cookie", "cookie": "c", "ttl": "1h30m"}}}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.StickySessionsTTL != 5_400_000 {
+					t.Fatalf("%+v", b)
+				}
+			}},
+		{name: "sticky ttl not a duration", body: `{"options": {"sticky_session": {"type": "cookie", "ttl": "5 minutes"}}}`, wantErr: "options.sticky_session.ttl"},
+		{name: "sticky ttl negative", body: `{"options": {"sticky_session": {"type": "cookie", "ttl": "-5m"}}}`, wantErr: "options.sticky_session.ttl"},
+		{name: "sticky ttl below a millisecond", body: `{"options": {"sticky_session": {"type": "cookie", "ttl": "1500us"}}}`, wantErr: "options.sticky_session.ttl"},
+		{name: "sticky ttl fractional number", body: `{"options": {"sticky_session": {"type": "cookie", "ttl": 1.5}}}`, wantErr: "options.sticky_session.ttl"},
+		{name: "sticky type unknown", body: `{"options": {"sticky_session": {"type": "ip"}}}`, wantErr: "options.sticky_session.type"},
+		{name: "sticky option disagrees", body: `{"options": {"sticky_session": {"type": "cookie", "cookie": "a"}}, "sticky_sessions_cookie_name": "b"}`, wantErr: "options.sticky_session.cookie"},
+		{name: "seed 004 checks of every type", body: `{"options": {"health_check": {"type": "mysql", "user": "haproxy"}}}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.HealthCheck.MySQLConfig == nil || b.HealthCheck.MySQLConfig.User != "haproxy" {
+					t.Fatalf("%+v", b.HealthCheck)
+				}
+			}},
+		{name: "seed 004 https check", body: `{"options": {"health_check": {"type": "https", "path": "/h", "sni": "a.example.com", "expected_code": "204"}}}`,
+			check: func(t *testing.T, b config.Backend) {
+				h := b.HealthCheck.HTTPSConfig
+				if h == nil || h.URI != "/h" || h.SNI != "a.example.com" || *h.Code != 204 || b.HealthCheck.HTTPConfig != nil {
+					t.Fatalf("%+v", b.HealthCheck)
+				}
+			}},
+		{name: "seed 004 redis and ldap checks", body: `{"options": {"health_check": {"type": "ldap"}}}`,
+			check: func(t *testing.T, b config.Backend) {
+				if b.HealthCheck.LDAPConfig == nil || b.HealthCheck.TCPConfig != nil {
+					t.Fatalf("%+v", b.HealthCheck)
+				}
+			}},
+		{name: "sni on an http check", body: `{"options": {"health_check": {"type": "http", "sni": "a.example.com"}}}`, wantErr: "options.health_check.sni"},
+		{name: "path on a redis check", body: `{"options": {"health_check": {"type": "redis", "path": "/"}}}`, wantErr: "options.health_check.path"},
 		{name: "bad check type", body: `{"options": {"health_check": {"type": "icmp"}}}`, wantErr: "options.health_check.type"},
 		{name: "bad expected code", body: `{"options": {"health_check": {"type": "http", "expected_code": "2xx"}}}`, wantErr: "options.health_check.expected_code"},
 	}

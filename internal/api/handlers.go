@@ -63,6 +63,12 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.scoped(s.putRoute))
 	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{frontend}/routes/{name}", s.scoped(s.deleteRoute))
 
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{frontend}/acls", s.scoped(s.listACLs))
+	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{frontend}/acls/{name}", s.scoped(s.getACL))
+	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{frontend}/acls/{name}", s.scoped(s.putACL(false)))
+	m.HandleFunc("PATCH /v1/lbs/{lb}/frontends/{frontend}/acls/{name}", s.scoped(s.putACL(true)))
+	m.HandleFunc("DELETE /v1/lbs/{lb}/frontends/{frontend}/acls/{name}", s.scoped(s.deleteACL))
+
 	m.HandleFunc("GET /v1/lbs/{lb}/backends", s.scoped(listOf(s, backends)))
 	m.HandleFunc("GET /v1/lbs/{lb}/backends/{name}", s.scoped(getOf(s, backends)))
 	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}", s.scoped(putOf(s, backends, false)))
@@ -296,6 +302,13 @@ func page[T any](r *http.Request, items []T, name func(T) string, created func(T
 	default:
 		return nil, 0, &badRequest{"order_by", fmt.Sprintf("%q is not one of created_at_asc, created_at_desc, name_asc, name_desc", o)}
 	}
+	return paginate(r, items)
+}
+
+// paginate applies ?page and ?page_size to a list in its final order and
+// returns the page and the length of the whole list.
+func paginate[T any](r *http.Request, items []T) ([]T, int, error) {
+	q := r.URL.Query()
 	pg, size := 1, 20
 	var err error
 	if v := q.Get("page"); v != "" {

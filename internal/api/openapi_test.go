@@ -642,11 +642,12 @@ func sameJSON(a, b any) bool { return mustJSON(a) == mustJSON(b) }
 
 // --- real payloads ---------------------------------------------------------
 
-// seed004 is seed 004's backend body with servers by IP, without the
-// options gantry rejects (proxy_protocol, sticky_session).
+// seed004 is seed 004's backend body as written, with servers by IP
+// (gantry cannot resolve OpenScaler's computer IDs).
 const seed004 = `{"name": "api-backend", "mode": "http", "balancing_method": "roundrobin", "port": 8080,
 	"servers": {"type": "ip", "addresses": ["10.0.0.23", "10.0.0.24"]},
-	"options": {"tls": false, "tls_verify": false, "forward_for": true,
+	"options": {"tls": false, "tls_verify": false, "forward_for": true, "proxy_protocol": "v2",
+		"sticky_session": {"type": "cookie", "cookie": "SERVERID", "ttl": "5m"},
 		"health_check": {"type": "http", "path": "/health", "method": "GET", "port": 80, "expected_code": "200", "host_header": "example.com"}}}`
 
 // payloadStep is one request of the payload test. Placeholders {name} in
@@ -803,19 +804,42 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 				wantField(json.Number("8080"), "forward_port")(t, resp, raw, v)
 				wantField("10.0.0.24", "servers", "1", "ip")(t, resp, raw, v)
 				wantField("/health", "health_check", "http_config", "uri")(t, resp, raw, v)
+				wantField("proxy_protocol_v2", "proxy_protocol")(t, resp, raw, v)
+				wantField("SERVERID", "sticky_sessions_cookie_name")(t, resp, raw, v)
+				wantField(json.Number("300000"), "sticky_sessions_ttl")(t, resp, raw, v)
 			}},
 		{name: "put backend scaleway", method: "PUT", path: "/v1/lbs/web/backends/vpn", status: 200,
 			body: `{"forward_protocol": "http", "forward_port": 80, "forward_port_algorithm": "leastconn", "pool": ["10.0.0.5"], "health_check": {"check_delay": 2000, "tcp_config": {}}}`},
 		{name: "put backend gantry", method: "PUT", path: "/v1/lbs/web/backends/dev", status: 200,
 			body: `{"forward_protocol": "http", "servers": [{"ip": "10.0.0.8", "port": 8000, "weight": 2}]}`},
-		{name: "seed 004 in full is 422", method: "PUT", path: "/v1/lbs/web/backends/api-backend", status: 422,
-			body:  strings.Replace(seed004, `"forward_for": true,`, `"forward_for": true, "proxy_protocol": "v2", "sticky_session": {"type": "cookie", "cookie": "SERVERID", "ttl": "5m"},`, 1),
-			check: wantProblemField("lbs[web].backends[api-backend].send_proxy_v2")},
+		{name: "unknown proxy_protocol option is 400", method: "PUT", path: "/v1/lbs/web/backends/api-backend", status: 400, badBody: true,
+			body: strings.Replace(seed004, `"proxy_protocol": "v2"`, `"proxy_protocol": "v3"`, 1), check: wantProblemField("options.proxy_protocol")},
+		{name: "bad sticky cookie name is 422", method: "PUT", path: "/v1/lbs/web/backends/api-backend", status: 422,
+			body:  strings.Replace(seed004, `"SERVERID"`, `"SERVER;ID"`, 1),
+			check: wantProblemField("lbs[web].backends[api-backend].sticky_sessions_cookie_name")},
+		{name: "put backend with every traffic option", method: "PUT", path: "/v1/lbs/web/backends/traffic", status: 200,
+			body: `{"forward_protocol": "http", "forward_port": 80, "forward_port_algorithm": "hdr", "hash_header": "X-User",
+				"servers": [{"ip": "10.0.0.30"}, {"ip": "10.0.0.31", "backup": true}],
+				"sticky_sessions": "cookie", "sticky_sessions_cookie_name": "S", "sticky_sessions_ttl": 60000,
+				"sticky_sessions_cookie_secure": true, "sticky_sessions_cookie_httponly": false, "sticky_sessions_cookie_samesite": "none",
+				"proxy_protocol": "proxy_protocol_v1", "failover_host": "api-backend", "max_connections": 10, "timeout_queue": 2000,
+				"max_retries": 0, "redispatch_attempt_count": 0, "host": "internal.example.com:8080",
+				"passive_health_check": {"consecutive_failures": 3, "backoff": 10000},
+				"health_check": {"transient_check_delay": 500, "check_send_proxy": true, "tcp_config": {"send": "PING\r\n", "expect": "+PONG"}}}`,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(true, "servers", "1", "backup")(t, resp, raw, v)
+				wantField(json.Number("0"), "max_retries")(t, resp, raw, v)
+				wantField("+PONG", "health_check", "tcp_config", "expect")(t, resp, raw, v)
+				wantField(json.Number("3"), "passive_health_check", "consecutive_failures")(t, resp, raw, v)
+			}},
+		{name: "put backend with a redis check", method: "PUT", path: "/v1/lbs/web/backends/cache", status: 200,
+			body:  `{"forward_protocol": "tcp", "forward_port": 6379, "pool": ["10.0.0.40"], "health_check": {"redis_config": {}}}`,
+			check: wantField(map[string]any{}, "health_check", "redis_config")},
 		{name: "unknown field is 400", method: "PUT", path: "/v1/lbs/web/backends/typo", body: `{"mode": "http", "bogus": 1}`, badBody: true, status: 400, check: wantProblemField("bogus")},
 		{name: "two vocabularies disagree", method: "PUT", path: "/v1/lbs/web/backends/typo", body: `{"mode": "http", "forward_protocol": "tcp"}`, status: 400, check: wantProblemField("mode")},
 		{name: "get backend", method: "GET", path: "/v1/lbs/web/backends/api-backend", status: 200, check: wantField("roundrobin", "forward_port_algorithm")},
 		{name: "patch backend", method: "PATCH", path: "/v1/lbs/web/backends/api-backend", body: `{"forward_port_algorithm": "leastconn"}`, status: 200, check: wantField("leastconn", "forward_port_algorithm")},
-		{name: "list backends", method: "GET", path: "/v1/lbs/web/backends?order_by=name_desc", status: 200, check: wantField(json.Number("3"), "total_count")},
+		{name: "list backends", method: "GET", path: "/v1/lbs/web/backends?order_by=name_desc", status: 200, check: wantField(json.Number("5"), "total_count")},
 		{name: "stats", method: "GET", path: "/v1/lbs/web/stats", status: 200, check: wantField("running", "backend_servers_stats", "0", "server_state")},
 		{name: "stats of a missing lb", method: "GET", path: "/v1/lbs/nope/stats", status: 404},
 		{name: "put frontend", method: "PUT", path: "/v1/lbs/web/frontends/main", body: frontend, status: 200, saveETag: "fullrev",
@@ -859,6 +883,48 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		{name: "delete route dry run", method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/alpha?dry_run=true", status: 200, check: wantField(true, "dry_run")},
 		{name: "delete route", method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/alpha", status: 204},
 		{name: "deleted route", method: "GET", path: "/v1/lbs/web/frontends/main/routes/alpha", status: 404},
+		// The ACLs of main as a sub-resource: the two examples of issue 5.
+		{name: "put acl moved", method: "PUT", path: "/v1/lbs/web/frontends/main/acls/moved", status: 200,
+			body: `{"index": 1, "match": {"http_filter": "path_begin", "http_filter_value": ["/old"]},
+				"action": {"type": "redirect", "redirect": {"type": "location", "target": "https://example.com/new", "code": 301}}}`,
+			check: wantField(json.Number("301"), "action", "redirect", "code")},
+		{name: "put acl no-admin", method: "PUT", path: "/v1/lbs/web/frontends/main/acls/no-admin", status: 200,
+			body: `{"index": 0, "match": {"http_filter": "path_begin", "http_filter_value": ["/admin"], "ip_subnet": ["0.0.0.0/0"]}, "action": {"type": "deny"}}`,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField("no-admin", "name")(t, resp, raw, v)
+				wantField("deny", "action", "type")(t, resp, raw, v)
+			}},
+		{name: "list acls", method: "GET", path: "/v1/lbs/web/frontends/main/acls", status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("2"), "total_count")(t, resp, raw, v)
+				wantField("no-admin", "acls", "0", "name")(t, resp, raw, v)
+				wantField("moved", "acls", "1", "name")(t, resp, raw, v)
+			}},
+		{name: "list acls paged", method: "GET", path: "/v1/lbs/web/frontends/main/acls?page=2&page_size=1", status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("2"), "total_count")(t, resp, raw, v)
+				wantField("moved", "acls", "0", "name")(t, resp, raw, v)
+			}},
+		{name: "acls are not ordered by choice", method: "GET", path: "/v1/lbs/web/frontends/main/acls?order_by=name_asc", status: 400, check: wantProblemField("order_by")},
+		{name: "get acl", method: "GET", path: "/v1/lbs/web/frontends/main/acls/moved", status: 200, check: wantField("https://example.com/new", "action", "redirect", "target")},
+		{name: "patch acl", method: "PATCH", path: "/v1/lbs/web/frontends/main/acls/no-admin", body: `{"index": 5, "match": {"ip_subnet": []}}`, status: 200,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("5"), "index")(t, resp, raw, v)
+				wantField(nil, "match", "ip_subnet")(t, resp, raw, v)
+				wantField([]any{"/admin"}, "match", "http_filter_value")(t, resp, raw, v)
+			}},
+		{name: "acl with a bad CIDR is 422", method: "PUT", path: "/v1/lbs/web/frontends/main/acls/bad", status: 422,
+			body:  `{"index": 2, "match": {"ip_subnet": ["10.0.0.0/33"]}, "action": {"type": "deny"}}`,
+			check: wantProblemField("lbs[web].frontends[main].acls[bad].match.ip_subnet[0]")},
+		{name: "acl with an unknown field is 400", method: "PUT", path: "/v1/lbs/web/frontends/main/acls/bad", status: 400, badBody: true,
+			body: `{"index": 2, "match": {"path": "/x"}, "action": {"type": "deny"}}`, check: wantProblemField("path")},
+		{name: "acl name differs", method: "PUT", path: "/v1/lbs/web/frontends/main/acls/a", body: `{"name": "b", "action": {"type": "deny"}}`, status: 400,
+			check: wantProblemField("name")},
+		{name: "patch a missing acl", method: "PATCH", path: "/v1/lbs/web/frontends/main/acls/nope", body: `{"index": 1}`, status: 404},
+		{name: "acl of a missing frontend", method: "PUT", path: "/v1/lbs/web/frontends/nope/acls/a", body: `{"action": {"type": "deny"}}`, status: 404},
+		{name: "delete acl dry run", method: "DELETE", path: "/v1/lbs/web/frontends/main/acls/moved?dry_run=true", status: 200, check: wantField(true, "dry_run")},
+		{name: "delete acl", method: "DELETE", path: "/v1/lbs/web/frontends/main/acls/moved", status: 204},
+		{name: "deleted acl", method: "GET", path: "/v1/lbs/web/frontends/main/acls/moved", status: 404},
 		// The health check of a backend, alone.
 		{name: "get health check", method: "GET", path: "/v1/lbs/web/backends/api-backend/healthcheck", status: 200,
 			check: wantField("/health", "http_config", "uri")},
@@ -870,6 +936,12 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 			}},
 		{name: "put health check seed 004", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", status: 200,
 			body: `{"type": "http", "path": "/h", "method": "HEAD", "expected_code": "200"}`, check: wantField("HEAD", "http_config", "method")},
+		{name: "put health check seed 004 https", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", status: 200,
+			body: `{"type": "https", "path": "/h", "sni": "api.example.com"}`, check: wantField("api.example.com", "https_config", "sni")},
+		{name: "put health check seed 004 pgsql", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", status: 200,
+			body: `{"type": "pgsql", "user": "check"}`, check: wantField("check", "pgsql_config", "user")},
+		{name: "seed 004 check field of another type", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", status: 400,
+			body: `{"type": "tcp", "user": "check"}`, check: wantProblemField("user")},
 		{name: "health check of a missing backend", method: "PUT", path: "/v1/lbs/web/backends/nope/healthcheck", body: `{"type": "tcp"}`, status: 404},
 		{name: "health check with a bad code", method: "PUT", path: "/v1/lbs/web/backends/dev/healthcheck", status: 422,
 			body: `{"http_config": {"code": 42}}`, check: wantProblemField("lbs[web].backends[dev].health_check.http_config.code")},

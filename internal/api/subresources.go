@@ -1,18 +1,23 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
+	"github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
 )
 
 // This file holds the sub-resources of frontends and backends: a
-// frontend's routes, addressed by name with an index for their order, and
-// a backend's health check. Each write changes only its part of the
-// parent object, atomically with respect to other writers.
+// frontend's routes, addressed by name with an index for their order, a
+// frontend's ACLs, addressed by name and applied in the order of their own
+// index field, and a backend's health check. Each write changes only its
+// part of the parent object, atomically with respect to other writers, and
+// the parent is validated as a whole.
 
 // findRoute returns the route called name of a frontend and its index, or
 // ErrNotFound. Unnamed routes are never found: they have no address here.
@@ -180,6 +185,116 @@ func (s *Server) putHealthCheck(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteHealthCheck(w http.ResponseWriter, r *http.Request) {
 	req, err := s.writeRequest(r, control.DeleteHealthCheck(r.PathValue("lb"), r.PathValue("name")))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.change(w, r, req, http.StatusNoContent, nil)
+}
+
+// sortACLs orders ACLs as they apply: ascending index, then name.
+func sortACLs(as []client.ACL) {
+	slices.SortStableFunc(as, func(a, b client.ACL) int {
+		if c := cmp.Compare(a.Index, b.Index); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}
+
+// listACLs answers the ACLs of a frontend in the order they apply, named
+// or not, paged like every list; ?name filters by substring.
+func (s *Server) listACLs(w http.ResponseWriter, r *http.Request) {
+	if o := r.URL.Query().Get("order_by"); o != "" {
+		s.fail(w, r, &badRequest{"order_by", "ACLs are listed in the order they apply (index, then name); order_by is not taken"})
+		return
+	}
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := frontends.find(st.Config, r.PathValue("lb"), r.PathValue("frontend"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	all := aclsOut(f.ACLs)
+	if all == nil {
+		all = []client.ACL{}
+	}
+	if sub := r.URL.Query().Get("name"); sub != "" {
+		all = slices.DeleteFunc(all, func(a client.ACL) bool { return !strings.Contains(a.Name, sub) })
+	}
+	sortACLs(all)
+	out, total, err := paginate(r, all)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, client.ACLList{ACLs: out, TotalCount: total})
+}
+
+func (s *Server) getACL(w http.ResponseWriter, r *http.Request) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := control.FindACL(st.Config, r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, aclOut(*a))
+}
+
+// putACL handles PUT (create or replace an ACL) and, with patch, PATCH (a
+// merge patch on the current ACL, read inside the change so it is atomic),
+// as putOf does for frontends and backends.
+func (s *Server) putACL(patch bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		lbName, fe, name := r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")
+		req, err := s.writeRequest(r, nil)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		raw, err := readBody(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		req.Mutate = control.PutACL(lbName, fe, name, func(cur *config.ACL) (config.ACL, error) {
+			var curIn any
+			if cur != nil {
+				curIn = aclOut(*cur)
+			}
+			var in client.ACL
+			if err := body(reqWithBody(r, raw), patch, curIn, &in, nil); err != nil {
+				return config.ACL{}, err
+			}
+			if err := checkName(in.Name, name); err != nil {
+				return config.ACL{}, err
+			}
+			return aclToConfig(in), nil
+		})
+		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
+			st, err := s.ctl.Get(r.Context(), rev)
+			if err != nil {
+				return nil, err
+			}
+			a, err := control.FindACL(st.Config, lbName, fe, name)
+			if err != nil {
+				return nil, err
+			}
+			return aclOut(*a), nil
+		})
+	}
+}
+
+func (s *Server) deleteACL(w http.ResponseWriter, r *http.Request) {
+	req, err := s.writeRequest(r, control.DeleteACL(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
 	if err != nil {
 		s.fail(w, r, err)
 		return
