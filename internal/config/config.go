@@ -326,7 +326,7 @@ const (
 	AlgoFirst      = "first"
 	AlgoRandom     = "random" // power of two random choices
 	AlgoSource     = "source" // consistent hash of the client address
-	AlgoURI        = "uri"    // consistent hash of the request path and query
+	AlgoURI        = "uri"    // consistent hash of the request path (without the query)
 	AlgoHeader     = "hdr"    // consistent hash of the header hash_header
 
 	StickyNone   = "none"
