@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,16 +23,24 @@ import (
 type proxyBackend struct {
 	addr string
 	seen chan *proxyproto.Header
+	// optional lets connections without a header through (health checks
+	// that do not send one); their X-Proxy-Src is "none".
+	optional bool
 }
 
 func startProxyBackend(t *testing.T, httpMode bool) *proxyBackend {
+	t.Helper()
+	return startProxyBackendOpt(t, httpMode, false)
+}
+
+func startProxyBackendOpt(t *testing.T, httpMode, optional bool) *proxyBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	pb := &proxyBackend{addr: ln.Addr().String(), seen: make(chan *proxyproto.Header, 16)}
+	pb := &proxyBackend{addr: ln.Addr().String(), seen: make(chan *proxyproto.Header, 16), optional: optional}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -43,15 +52,18 @@ func startProxyBackend(t *testing.T, httpMode bool) *proxyBackend {
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				br := bufio.NewReader(c)
 				h, err := proxyproto.Read(br)
-				if err != nil {
+				if err != nil && !(pb.optional && errors.Is(err, proxyproto.ErrNoProxyProtocol)) {
 					fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 					return
 				}
-				select {
-				case pb.seen <- h:
-				default:
+				src := "none"
+				if h != nil {
+					select {
+					case pb.seen <- h:
+					default:
+					}
+					src = h.SourceAddr.String()
 				}
-				src := h.SourceAddr.String()
 				if !httpMode {
 					fmt.Fprintf(c, "src=%s\n", src)
 					io.Copy(c, br)
