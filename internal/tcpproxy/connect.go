@@ -155,13 +155,18 @@ func anyAvailable(be *snapshot.Backend) bool {
 // on it, waiting in the queue while every candidate is at its cap.
 func acquire(be *snapshot.Backend, preferred *upstream.Endpoint, key balance.HashKey, tried []*upstream.Endpoint, done <-chan struct{}) (*upstream.Endpoint, error) {
 	var deadline time.Time
+	var wake <-chan struct{} // set while registered in the queue
+	defer func() {
+		if wake != nil {
+			be.Queue.Leave()
+		}
+	}()
 	for {
 		var skip [maxAttempts]*upstream.Endpoint
 		ns := copy(skip[:], tried)
 		full := false
 		for {
 			ep := preferred
-			preferred = nil
 			if ep == nil || !ep.Available() {
 				ep = be.Group.PickUntried(key, skip[:ns])
 			}
@@ -177,6 +182,9 @@ func acquire(be *snapshot.Backend, preferred *upstream.Endpoint, key balance.Has
 			}
 			skip[ns] = ep
 			ns++
+			if ep == preferred {
+				preferred = nil
+			}
 		}
 		if !full {
 			return nil, ErrNoServer
@@ -184,12 +192,17 @@ func acquire(be *snapshot.Backend, preferred *upstream.Endpoint, key balance.Has
 		if deadline.IsZero() {
 			deadline = time.Now().Add(be.TimeoutQueue)
 		}
-		be.Queue.Enter()
-		ok := be.Queue.Wait(deadline, done)
-		be.Queue.Leave()
-		if !ok {
+		if wake == nil {
+			// Register, then look once more: a slot freed before this
+			// signalled nobody.
+			wake = be.Queue.Enter()
+			continue
+		}
+		if !upstream.Wait(wake, deadline, done) {
 			return nil, ErrQueueTimeout
 		}
+		be.Queue.Leave()
+		wake = be.Queue.Enter()
 	}
 }
 

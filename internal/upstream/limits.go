@@ -47,13 +47,24 @@ func NewQueue() *Queue { return &Queue{wake: make(chan struct{})} }
 // Waiting returns the number of requests waiting.
 func (q *Queue) Waiting() int { return int(q.waiting.Load()) }
 
-// Wait blocks until Signal (a slot may be free: try again), the deadline, or
-// done is closed; it reports false on the deadline or done. The caller
-// retries its pick after a true answer: another waiter may have won.
-func (q *Queue) Wait(deadline time.Time, done <-chan struct{}) bool {
+// Enter registers a request as waiting and returns the channel that the
+// next Signal closes. The caller then checks once more for a free slot
+// (one freed before Enter signalled nobody) and only then waits on the
+// channel, so no wake-up is lost. Every Enter needs a Leave.
+func (q *Queue) Enter() <-chan struct{} {
+	q.waiting.Add(1)
 	q.mu.Lock()
-	ch := q.wake
-	q.mu.Unlock()
+	defer q.mu.Unlock()
+	return q.wake
+}
+
+// Leave ends a request's time in the queue.
+func (q *Queue) Leave() { q.waiting.Add(-1) }
+
+// Wait blocks until ch (from Enter) is closed by Signal (a slot may be
+// free: try again), the deadline, or done is closed; it reports false on
+// the deadline or done.
+func Wait(ch <-chan struct{}, deadline time.Time, done <-chan struct{}) bool {
 	d := time.Until(deadline)
 	if d <= 0 {
 		return false
@@ -69,13 +80,6 @@ func (q *Queue) Wait(deadline time.Time, done <-chan struct{}) bool {
 		return false
 	}
 }
-
-// Enter and Leave bracket a request's time in the queue, so Signal knows
-// whether anyone is waiting.
-func (q *Queue) Enter() { q.waiting.Add(1) }
-
-// Leave ends a request's time in the queue.
-func (q *Queue) Leave() { q.waiting.Add(-1) }
 
 // Signal wakes every waiter after a slot was freed (an End). On the hot
 // path: one atomic load when nobody waits.
