@@ -5,14 +5,27 @@
 // The config lives in the store as one object per key, so a commit writes
 // only what changed and history says what changed:
 //
-//	config/lbs/<lb>                   the LB's own fields (name, description, tags, ips)
-//	config/lbs/<lb>/frontends/<name>  a frontend, its routes and ACLs inline
-//	config/lbs/<lb>/backends/<name>   a backend
-//	config/ips/<address>              an IP object (address, reverse, tags)
+//	config/lbs/<lb>                          the LB's own fields (name, description, tags, ips)
+//	config/lbs/<lb>/frontends/<name>         a frontend, its ACLs inline
+//	config/lbs/<lb>/frontends/<name>/routes/ a route of it, one key each (see layout.go)
+//	config/lbs/<lb>/backends/<name>          a backend
+//	config/ips/<address>                     an IP object (address, reverse, tags)
+//	config/certificates/<name>               a certificate (see certificates.go)
 //
 // Every object is stored in an envelope with its creation and update times.
 // Control is safe for concurrent use: writers race through the store's
 // compare-and-set, never through a lock held across a commit.
+//
+// # Cost of a change
+//
+// A change costs what it changes, not the size of the config: the head
+// State is kept in memory and shared; a change copies the config's object
+// lists but not the objects (Request.Mutate copies what it changes),
+// compares objects by memory before their stored form, stores only changed
+// objects (a route is one), asks the Compiler to check only what changed
+// (a Delta), and hands the new State to every reader without decoding it
+// back from the store. The data plane compiles from the previous snapshot
+// the same way (State.Since).
 package control
 
 import (
@@ -55,8 +68,10 @@ const configPrefix = "config/"
 const maxRetries = 40
 
 // Compiler checks that a config can be served: the data plane's dry-run
-// build. It must not publish anything.
-type Compiler func(*config.Config) error
+// build. It must not publish anything, nor change cfg. When d is not nil,
+// cfg is a config that passed the Compiler changed by d, and the Compiler
+// may check only what d names; with d nil it checks everything.
+type Compiler func(cfg *config.Config, d *Delta) error
 
 // Control applies changes to the desired state. Safe for concurrent use.
 type Control struct {
@@ -66,10 +81,21 @@ type Control struct {
 	now     func() time.Time
 	txns    *txnTable
 
-	// last is the newest state decoded, shared by every reader of its
-	// revision: decoding the whole config was most of a commit's cost, and
-	// a revision never changes.
+	// last is the newest state, shared by every reader of its revision:
+	// the state a commit made, or the newest one decoded (a revision
+	// never changes).
 	last atomic.Pointer[State]
+	// committing is the commit in flight, if any: the store announces a
+	// revision (Watch) before Commit returns, and a reader of that
+	// revision waits for its state rather than decoding the store.
+	committing atomic.Pointer[inflight]
+}
+
+// inflight is a commit of this Control that may make revision head; done
+// is closed once the commit returned (and its state is kept if it won).
+type inflight struct {
+	head uint64
+	done chan struct{}
 }
 
 // New returns a Control over st. compile may be nil (validation only).
@@ -91,8 +117,10 @@ type ObjectMeta struct {
 }
 
 // State is the config at one revision, with per-object metadata keyed by
-// object path ("lbs/web", "lbs/web/backends/api"). A State may be shared
-// between callers: treat it as read-only (Clone the Config to change it).
+// object path ("lbs/web", "lbs/web/backends/api"; routes have none). A
+// State is shared between callers: treat it as read-only, all the way
+// down (Clone the Config to change it). States share the objects that did
+// not change between them.
 type State struct {
 	// Revision is the config revision: the newest revision that changed
 	// the config. Writes that are not config (tokens) do not move it, so
@@ -102,6 +130,54 @@ type State struct {
 	Meta     map[string]ObjectMeta
 
 	head uint64 // the store's revision when this was read, for compare-and-set
+	// checked is true when Config passed the Compiler (or Validate): a
+	// change from it may then be checked incrementally.
+	checked bool
+	// routes are the stored positions of each frontend's routes, by
+	// frontend path ("" for routes stored inline, an older layout).
+	routes map[string]chunkSeq[string]
+	// stale are route keys of a frontend that decode could not place (see
+	// decode); the frontend's next change rewrites its routes.
+	stale map[string][]string
+	// steps say what changed from recent config revisions to this one,
+	// newest first.
+	steps []step
+}
+
+// step is what changed from config revision from to a later state.
+type step struct {
+	from uint64
+	d    *Delta
+}
+
+// maxSteps bounds State.steps: the data plane falling further behind than
+// that compiles from scratch.
+const maxSteps = 16
+
+// Since returns what changed in the config from revision rev to s: an empty
+// Delta when rev is s's revision, nil when unknown (rev is too old, or s was
+// read from the store rather than made by a change of this Control).
+func (s *State) Since(rev uint64) *Delta {
+	if rev == s.Revision {
+		return &Delta{}
+	}
+	for _, st := range s.steps {
+		if st.from == rev {
+			return st.d
+		}
+	}
+	return nil
+}
+
+// DeltaFrom returns what changed in the config from old to s: Since when it
+// knows, else a comparison of the two configs, which costs little when
+// they share their unchanged objects (states of one Control do) and a pass
+// over both when they do not.
+func (s *State) DeltaFrom(old *State) *Delta {
+	if d := s.Since(old.Revision); d != nil {
+		return d
+	}
+	return diffConfigs(old.Config, s.Config)
 }
 
 // LBPath names an LB object, as in State.Meta and Change.Path.
@@ -118,33 +194,60 @@ func FrontendPath(lb, name string) string { return "lbs/" + lb + "/frontends/" +
 func BackendPath(lb, name string) string { return "lbs/" + lb + "/backends/" + name }
 
 // Get returns the state at revision rev (0 = head). Read-only: see State.
+// The head is kept in memory, so reading it costs nothing; an older
+// revision is decoded from the store.
 func (c *Control) Get(ctx context.Context, rev uint64) (*State, error) {
 	if rev == 0 {
 		head, err := c.st.Revision(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if head == 0 {
-			return c.get(ctx, 0)
-		}
 		rev = head
 	}
-	if s := c.last.Load(); s != nil && s.head == rev {
-		return s, nil
+	if last := c.last.Load(); last != nil {
+		switch {
+		case rev == last.head, rev >= last.Revision && rev < last.head:
+			// The config did not change between rev and last.head.
+			return last, nil
+		case rev > last.head:
+			if f := c.committing.Load(); f != nil && f.head == rev {
+				// A commit of ours is returning: its state is on its way.
+				select {
+				case <-f.done:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				if last = c.last.Load(); last.head >= rev && last.Revision <= rev {
+					return last, nil
+				}
+			}
+			// Writes that are not config (tokens) moved the head.
+			cfgRev, err := c.configRevision(ctx, rev)
+			if err == nil && cfgRev == last.Revision {
+				s := *last
+				s.head = rev
+				c.keep(&s)
+				return &s, nil
+			}
+		}
 	}
 	s, err := c.get(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
-	// Keep the newest state decoded: the next change, the reconciler and
-	// the API's answer all read the same revision.
+	c.keep(s)
+	return s, nil
+}
+
+// keep makes s the state Get hands out for its revision, unless a newer one
+// is kept already.
+func (c *Control) keep(s *State) {
 	for {
 		old := c.last.Load()
 		if old != nil && old.head >= s.head || c.last.CompareAndSwap(old, s) {
-			break
+			return
 		}
 	}
-	return s, nil
 }
 
 func (c *Control) get(ctx context.Context, rev uint64) (*State, error) {
@@ -197,143 +300,6 @@ func (c *Control) Revision(ctx context.Context) (uint64, error) {
 	return c.configRevision(ctx, head)
 }
 
-func decode(kvs []store.KV, rev uint64) (*State, error) {
-	s := &State{Revision: rev, Config: &config.Config{}, Meta: map[string]ObjectMeta{}}
-	type item struct {
-		meta ObjectMeta
-		spec json.RawMessage
-	}
-	lbs := map[string]*config.LB{}
-	var order []string
-	ips := map[string]*config.IP{}
-	var ipOrder []string
-	fes, bes := map[string][]item{}, map[string][]item{}
-	names := map[string][]string{} // "fe|lb" and "be|lb" -> object names, in item order
-	for _, kv := range kvs {
-		var env envelope
-		if err := json.Unmarshal(kv.Value, &env); err != nil {
-			return nil, fmt.Errorf("control: decoding %s: %w", kv.Key, err)
-		}
-		path := strings.TrimPrefix(kv.Key, configPrefix)
-		m := ObjectMeta{CreatedAt: env.CreatedAt, UpdatedAt: env.UpdatedAt, CreatedRevision: kv.CreateRevision, UpdatedRevision: kv.ModRevision}
-		s.Meta[path] = m
-		parts := strings.Split(path, "/")
-		switch {
-		case len(parts) == 2 && parts[0] == "lbs":
-			lb := new(config.LB)
-			if err := json.Unmarshal(env.Spec, lb); err != nil {
-				return nil, fmt.Errorf("control: decoding %s: %w", kv.Key, err)
-			}
-			lbs[parts[1]] = lb
-			order = append(order, parts[1])
-		case len(parts) == 2 && parts[0] == "ips":
-			ip := new(config.IP)
-			if err := json.Unmarshal(env.Spec, ip); err != nil {
-				return nil, fmt.Errorf("control: decoding %s: %w", kv.Key, err)
-			}
-			ip.Address = parts[1]
-			ips[parts[1]] = ip
-			ipOrder = append(ipOrder, parts[1])
-		case len(parts) == 4 && parts[0] == "lbs" && parts[2] == "frontends":
-			fes[parts[1]] = append(fes[parts[1]], item{m, env.Spec})
-			names["fe|"+parts[1]] = append(names["fe|"+parts[1]], parts[3])
-		case len(parts) == 4 && parts[0] == "lbs" && parts[2] == "backends":
-			bes[parts[1]] = append(bes[parts[1]], item{m, env.Spec})
-			names["be|"+parts[1]] = append(names["be|"+parts[1]], parts[3])
-		default:
-			return nil, fmt.Errorf("control: unexpected key %s", kv.Key)
-		}
-	}
-	byCreation := func(a, b ObjectMeta) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return int(a.CreatedRevision) - int(b.CreatedRevision)
-	}
-	slices.SortStableFunc(order, func(a, b string) int {
-		if c := byCreation(s.Meta[LBPath(a)], s.Meta[LBPath(b)]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	slices.SortStableFunc(ipOrder, func(a, b string) int {
-		if c := byCreation(s.Meta[IPPath(a)], s.Meta[IPPath(b)]); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	for _, addr := range ipOrder {
-		s.Config.IPs = append(s.Config.IPs, *ips[addr])
-	}
-	for _, name := range order {
-		lb := lbs[name]
-		lb.Name = name
-		fs := fes[name]
-		idx := make([]int, len(fs))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortStableFunc(idx, func(a, b int) int { return byCreation(fs[a].meta, fs[b].meta) })
-		for _, i := range idx {
-			var f config.Frontend
-			if err := json.Unmarshal(fs[i].spec, &f); err != nil {
-				return nil, fmt.Errorf("control: decoding frontend %s/%s: %w", name, names["fe|"+name][i], err)
-			}
-			f.Name = names["fe|"+name][i]
-			lb.Frontends = append(lb.Frontends, f)
-		}
-		bs := bes[name]
-		idx = make([]int, len(bs))
-		for i := range idx {
-			idx[i] = i
-		}
-		slices.SortStableFunc(idx, func(a, b int) int { return byCreation(bs[a].meta, bs[b].meta) })
-		for _, i := range idx {
-			var b config.Backend
-			if err := json.Unmarshal(bs[i].spec, &b); err != nil {
-				return nil, fmt.Errorf("control: decoding backend %s/%s: %w", name, names["be|"+name][i], err)
-			}
-			b.Name = names["be|"+name][i]
-			lb.Backends = append(lb.Backends, b)
-		}
-		s.Config.LBs = append(s.Config.LBs, *lb)
-	}
-	return s, nil
-}
-
-// objects splits a config into its stored objects: path -> spec JSON.
-func objects(cfg *config.Config) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	for _, ip := range cfg.IPs {
-		b, err := json.Marshal(ip)
-		if err != nil {
-			return nil, err
-		}
-		out[IPPath(ip.Address)] = b
-	}
-	for i := range cfg.LBs {
-		lb := cfg.LBs[i]
-		fes, bes := lb.Frontends, lb.Backends
-		lb.Frontends, lb.Backends = nil, nil
-		b, err := json.Marshal(lb)
-		if err != nil {
-			return nil, err
-		}
-		out[LBPath(lb.Name)] = b
-		for _, f := range fes {
-			if out[FrontendPath(lb.Name, f.Name)], err = json.Marshal(f); err != nil {
-				return nil, err
-			}
-		}
-		for _, be := range bes {
-			if out[BackendPath(lb.Name, be.Name)], err = json.Marshal(be); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return out, nil
-}
-
 // ChangeKind says what a change did to an object.
 type ChangeKind string
 
@@ -350,49 +316,6 @@ type Change struct {
 	Kind   ChangeKind      `json:"kind"`
 	Before json.RawMessage `json:"before,omitempty"`
 	After  json.RawMessage `json:"after,omitempty"`
-}
-
-// diff returns the changes that turn from into to, in path order, and the
-// store ops that make them (envelopes keep creation times).
-func (c *Control) diff(from *State, to *config.Config) ([]Change, []store.Op, error) {
-	old, err := objects(from.Config)
-	if err != nil {
-		return nil, nil, err
-	}
-	next, err := objects(to)
-	if err != nil {
-		return nil, nil, err
-	}
-	now := c.now().UTC()
-	var changes []Change
-	var ops []store.Op
-	for path, spec := range next {
-		prev, had := old[path]
-		if had && bytes.Equal(prev, spec) {
-			continue
-		}
-		env := envelope{CreatedAt: now, UpdatedAt: now, Spec: spec}
-		kind := Created
-		if had {
-			kind = Updated
-			env.CreatedAt = from.Meta[path].CreatedAt
-		}
-		val, err := json.Marshal(env)
-		if err != nil {
-			return nil, nil, err
-		}
-		changes = append(changes, Change{Path: path, Kind: kind, Before: prev, After: spec})
-		ops = append(ops, store.Op{Key: configPrefix + path, Value: val})
-	}
-	for path, prev := range old {
-		if _, ok := next[path]; !ok {
-			changes = append(changes, Change{Path: path, Kind: Deleted, Before: prev})
-			ops = append(ops, store.Op{Key: configPrefix + path, Delete: true})
-		}
-	}
-	slices.SortFunc(changes, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
-	slices.SortFunc(ops, func(a, b store.Op) int { return strings.Compare(a.Key, b.Key) })
-	return changes, ops, nil
 }
 
 // Request is one change of the desired state.
@@ -412,7 +335,11 @@ type Request struct {
 	// ErrNotFound, as if it did not exist.
 	Project string
 	// Mutate changes a private copy of the config; an error it returns
-	// (ErrNotFound, a *config.FieldError...) aborts the change.
+	// (ErrNotFound, a *config.FieldError...) aborts the change. The copy
+	// has its own lists of LBs, IPs, frontends and backends, but shares
+	// everything below them with the State it was made from (see
+	// shallowClone): Mutate may replace an object or a list, never change
+	// one in place (rebuild a route list rather than set an element).
 	Mutate func(cfg *config.Config) error
 }
 
@@ -430,7 +357,7 @@ type Result struct {
 // commits in between, so it only fails on its own errors.
 func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 	if req.Txn != "" {
-		return c.stage(req)
+		return c.stage(ctx, req)
 	}
 	for attempt := 0; ; attempt++ {
 		cur, err := c.Get(ctx, 0)
@@ -440,11 +367,8 @@ func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 		if req.HasIfMatch && req.IfMatch != cur.Revision {
 			return nil, fmt.Errorf("%w: you read %d, the head is %d", ErrPrecondition, req.IfMatch, cur.Revision)
 		}
-		next := cur.Config.Clone()
+		next := shallowClone(cur.Config)
 		if err := req.Mutate(next); err != nil {
-			return nil, err
-		}
-		if err := checkProject(cur.Config, next, req.Project); err != nil {
 			return nil, err
 		}
 		res, err := c.commit(ctx, cur, next, req)
@@ -467,36 +391,80 @@ func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 	}
 }
 
-// commit validates and compiles next, and stores its difference from cur.
-func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, req Request) (*Result, error) {
-	if err := c.check(next); err != nil {
-		return nil, err
+// shallowClone copies the lists of cfg (LBs, IPs, and each LB's frontends
+// and backends) and shares everything below them: a change copies what it
+// changes (see Request.Mutate), so the state it started from stays as it
+// was, and the new state shares the rest.
+func shallowClone(cfg *config.Config) *config.Config {
+	out := *cfg
+	out.IPs = slices.Clone(cfg.IPs)
+	out.Certificates = slices.Clone(cfg.Certificates)
+	out.LBs = slices.Clone(cfg.LBs)
+	for i := range out.LBs {
+		out.LBs[i].Frontends = slices.Clone(out.LBs[i].Frontends)
+		out.LBs[i].Backends = slices.Clone(out.LBs[i].Backends)
 	}
-	changes, ops, err := c.diff(cur, next)
+	return &out
+}
+
+// commit checks next and stores its difference from cur; next becomes the
+// new head State (it must not be changed afterwards).
+func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, req Request) (*Result, error) {
+	rev := cur.head + 1
+	p, err := c.makePlan(ctx, cur, next, rev, c.now().UTC())
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Revision: cur.Revision, Changes: changes, DryRun: req.DryRun}
-	if req.DryRun || len(ops) == 0 {
+	if err := checkProjectChange(cur.Config, next, p.delta, req.Project); err != nil {
+		return nil, err
+	}
+	// A change of a checked config is checked for what it changed.
+	var d *Delta
+	if cur.checked && !p.wide {
+		d = p.delta
+	}
+	if err := c.check(next, d); err != nil {
+		return nil, err
+	}
+	res := &Result{Revision: cur.Revision, Changes: p.changes, DryRun: req.DryRun}
+	if req.DryRun || len(p.ops) == 0 {
 		return res, nil
 	}
-	rev, err := c.st.Commit(ctx, cur.head, ops, store.Meta{Author: req.Author, Message: req.Message})
+	f := &inflight{head: rev, done: make(chan struct{})}
+	c.committing.Store(f)
+	defer func() {
+		close(f.done)
+		c.committing.CompareAndSwap(f, nil)
+	}()
+	got, err := c.st.Commit(ctx, cur.head, p.ops, store.Meta{Author: req.Author, Message: req.Message})
 	if err != nil {
 		return nil, err
 	}
-	res.Revision = rev
-	c.log.Info("committed", "revision", rev, "author", req.Author, "changes", len(changes))
+	res.Revision = got
+	c.log.Info("committed", "revision", got, "author", req.Author, "changes", len(p.changes))
+	if got == rev {
+		// The new head is what was just checked and stored: readers get
+		// it without decoding the store.
+		steps := make([]step, 1, maxSteps)
+		steps[0] = step{from: cur.Revision, d: p.delta}
+		for _, s := range cur.steps[:min(len(cur.steps), maxSteps-1)] {
+			steps = append(steps, step{from: s.from, d: s.d.then(p.delta)})
+		}
+		c.keep(&State{Revision: got, Config: next, Meta: p.meta, head: got, checked: true, routes: p.routes, stale: p.stale, steps: steps})
+	}
 	return res, nil
 }
 
 // check validates cfg and compiles it without publishing (compiling
-// validates too, so it is not done twice).
-func (c *Control) check(cfg *config.Config) error {
-	check := c.compile
-	if check == nil {
-		check = (*config.Config).Validate
+// validates too, so it is not done twice); with d, only what d changed.
+func (c *Control) check(cfg *config.Config, d *Delta) error {
+	var err error
+	if c.compile != nil {
+		err = c.compile(cfg, d)
+	} else {
+		err = cfg.Validate()
 	}
-	if err := check(cfg); err != nil {
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
@@ -553,6 +521,9 @@ func (c *Control) History(ctx context.Context, before uint64, limit int) ([]Hist
 			}
 			if ch2.After, err = specOf(ch.Value); err != nil {
 				return nil, err
+			}
+			if ch2.Kind == Updated && !isRoutePath(ch2.Path) && bytes.Equal(ch2.Before, ch2.After) {
+				continue // a frontend whose routes changed: its times moved, nothing else
 			}
 			h.Changes = append(h.Changes, ch2)
 		}

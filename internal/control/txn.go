@@ -63,7 +63,7 @@ func (c *Control) Begin(ctx context.Context, version uint64, author string) (*Tx
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
 	}
-	t := &txn{base: cur, next: cur.Config.Clone()}
+	t := &txn{base: cur, next: shallowClone(cur.Config)}
 	c.txns.mu.Lock()
 	defer c.txns.mu.Unlock()
 	c.txns.expire(c.now())
@@ -108,7 +108,7 @@ func (c *Control) Transaction(id string) (*Txn, error) {
 // stage applies req.Mutate to the transaction's copy. Validation waits for
 // the commit: a transaction may pass through states that are only valid
 // together (a frontend written before the backend it names).
-func (c *Control) stage(req Request) (*Result, error) {
+func (c *Control) stage(ctx context.Context, req Request) (*Result, error) {
 	t, err := c.txn(req.Txn)
 	if err != nil {
 		return nil, err
@@ -118,18 +118,18 @@ func (c *Control) stage(req Request) (*Result, error) {
 	if t.ended {
 		return nil, fmt.Errorf("transaction %q: %w", req.Txn, ErrNotFound)
 	}
-	trial := t.next.Clone()
+	trial := shallowClone(t.next)
 	if err := req.Mutate(trial); err != nil {
 		return nil, err
 	}
 	if err := checkProject(t.next, trial, req.Project); err != nil {
 		return nil, err
 	}
-	changes, _, err := c.diff(t.base, trial)
+	p, err := c.makePlan(ctx, t.base, trial, t.base.head+1, c.now().UTC())
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Revision: t.base.Revision, Changes: changes, Staged: true, DryRun: req.DryRun}
+	res := &Result{Revision: t.base.Revision, Changes: p.changes, Staged: true, DryRun: req.DryRun}
 	if req.DryRun {
 		return res, nil
 	}

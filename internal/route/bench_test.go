@@ -79,3 +79,28 @@ func BenchmarkNewTable(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSplice replaces one rule of tables of 1,000 and 100,000 hosts, as
+// a route change does: the cost should barely grow with the table.
+func BenchmarkSplice(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		b.Run("hosts="+strconv.Itoa(n), func(b *testing.B) {
+			rules := make([]Rule[int], n)
+			for i := range rules {
+				rules[i] = Rule[int]{Host: "host" + strconv.Itoa(i) + ".example.com", Target: i}
+			}
+			tab, err := NewTable(rules)
+			if err != nil {
+				b.Fatal(err)
+			}
+			repl := []Rule[int]{{Host: "changed.example.com", Target: -1}}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				at := i * 7919 % n
+				if _, err := tab.Splice(at, at+1, repl); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,9 @@ package route
 
 import (
 	"errors"
+	"math/rand"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -538,6 +541,202 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		allocs := testing.AllocsPerRun(100, func() { tab.Match(hb, path, h) })
 		if allocs != 0 {
 			t.Errorf("Match(%q) allocates %v times per call", host, allocs)
+		}
+	}
+}
+
+// TestSpliceAgainstReference splices random rule sets at random places and
+// checks every table against the reference over the rule list it stands
+// for, including the tables the splices started from, which must not change.
+func TestSpliceAgainstReference(t *testing.T) {
+	g := gen{rand.New(rand.NewSource(2))}
+	sets, steps := 300, 12
+	if testing.Short() {
+		sets = 50
+	}
+	next := 1000 // targets of new rules, distinct from g.rules' indexes
+	for set := range sets {
+		rules := g.rules(30)
+		tab, err := NewTable(rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		type version struct {
+			tab   *Table[int]
+			rules []Rule[int]
+		}
+		versions := []version{{tab, rules}}
+		for step := range steps {
+			from := g.r.Intn(len(rules) + 1)
+			to := from + g.r.Intn(len(rules)-from+1)
+			if g.r.Intn(2) == 0 {
+				to = min(from+g.r.Intn(2), len(rules))
+			}
+			repl := g.rules(3)
+			repl = repl[:g.r.Intn(len(repl)+1)]
+			for i := range repl {
+				repl[i].Target = next
+				next++
+			}
+			tab, err = tab.Splice(from, to, repl)
+			if err != nil {
+				t.Fatalf("set %d step %d: Splice(%d, %d): %v", set, step, from, to, err)
+			}
+			rules = slices.Concat(rules[:from], repl, rules[to:])
+			if tab.Len() != len(rules) {
+				t.Fatalf("set %d step %d: Len %d, want %d", set, step, tab.Len(), len(rules))
+			}
+			versions = append(versions, version{tab, rules})
+		}
+		for vi, v := range versions {
+			for range 20 {
+				host, path, h := g.host(), g.pick(genPaths), g.headers()
+				got, ok := v.tab.Match([]byte(host), []byte(path), h)
+				want, wantOK := refMatch(v.rules, host, path, h)
+				if got != want || ok != wantOK {
+					t.Fatalf("set %d version %d: Match(%q, %q, %v) = %d, %v; reference %d, %v\nrules: %s",
+						set, vi, host, path, h, got, ok, want, wantOK, dumpRules(v.rules))
+				}
+			}
+		}
+	}
+}
+
+// TestSpliceAtOnePlace inserts many rules between the same two neighbours,
+// which uses up the order keys between them and makes Splice renumber, and
+// at both ends of the list.
+func TestSpliceAtOnePlace(t *testing.T) {
+	rules := []Rule[int]{{Host: "a.example", Target: 0}, {Host: "a.example", Target: 1}}
+	tab, err := NewTable(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		// Same host, same everything: the earlier rule wins, so the winner
+		// tells whether the order is right.
+		r := Rule[int]{Host: "a.example", Target: 100 + i}
+		at := []int{1, 0, len(rules)}[i/70] // 70 at the same place, then the ends
+		if tab, err = tab.Splice(at, at, []Rule[int]{r}); err != nil {
+			t.Fatal(err)
+		}
+		rules = slices.Insert(rules, at, r)
+		want, _ := refMatch(rules, "a.example", "/", nil)
+		if got, ok := tab.Match([]byte("a.example"), []byte("/"), nil); !ok || got != want {
+			t.Fatalf("after %d inserts at %d: Match = %d, %v; want %d", i+1, at, got, ok, want)
+		}
+	}
+	for i := range rules {
+		// Remove the winner each time: the next one must win.
+		want := rules[1:]
+		if tab, err = tab.Splice(0, 1, nil); err != nil {
+			t.Fatal(err)
+		}
+		rules = want
+		got, ok := tab.Match([]byte("a.example"), []byte("/"), nil)
+		if len(rules) == 0 {
+			if ok {
+				t.Fatalf("empty table matched %d", got)
+			}
+			break
+		}
+		if !ok || got != rules[0].Target {
+			t.Fatalf("after %d removals: Match = %d, %v; want %d", i+1, got, ok, rules[0].Target)
+		}
+	}
+}
+
+// TestSpliceLargeTable splices a table big enough to be sharded and grows it
+// past a re-shard, checking hosts old and new.
+func TestSpliceLargeTable(t *testing.T) {
+	n := 3000
+	rules := make([]Rule[int], n)
+	for i := range rules {
+		rules[i] = Rule[int]{Host: "h" + strconv.Itoa(i) + ".example.com", Target: i}
+	}
+	tab, err := NewTable(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := tab
+	check := func(tab *Table[int], host string, want int, wantOK bool) {
+		t.Helper()
+		if got, ok := tab.Match([]byte(host), []byte("/"), nil); ok != wantOK || ok && got != want {
+			t.Fatalf("Match(%q) = %d, %v; want %d, %v", host, got, ok, want, wantOK)
+		}
+	}
+	// Replace one, append many (past a re-shard), delete one.
+	if tab, err = tab.Splice(7, 8, []Rule[int]{{Host: "changed.example.com", Target: -7}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, end := n, shardMax*len(tab.shards)+1; i < end; i++ {
+		if tab, err = tab.Splice(tab.Len(), tab.Len(), []Rule[int]{{Host: "h" + strconv.Itoa(i) + ".example.com", Target: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tab, err = tab.Splice(100, 101, nil); err != nil {
+		t.Fatal(err)
+	}
+	check(tab, "h7.example.com", 0, false)
+	check(tab, "changed.example.com", -7, true)
+	check(tab, "h100.example.com", 0, false)
+	check(tab, "h99.example.com", 99, true)
+	check(tab, "h101.example.com", 101, true)
+	check(tab, "h5000.example.com", 5000, true)
+	check(first, "h7.example.com", 7, true)
+	check(first, "changed.example.com", 0, false)
+	check(first, "h100.example.com", 100, true)
+	check(first, "h5000.example.com", 0, false)
+	if len(tab.shards) <= len(first.shards) {
+		t.Fatalf("%d shards after growing from %d", len(tab.shards), len(first.shards))
+	}
+	// Splice errors name the rule by its index in the new list.
+	if _, err := tab.Splice(3, 3, []Rule[int]{{Host: "ok.example"}, {Host: "*."}}); err == nil || !strings.Contains(err.Error(), "rule 4") {
+		t.Fatalf("bad host: %v", err)
+	}
+	if _, err := tab.Splice(5, 4, nil); err == nil {
+		t.Fatal("a reversed range was accepted")
+	}
+}
+
+func TestChunkSeq(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	var want []int
+	s := chunkSeqOf[int](nil)
+	next := 0
+	for step := range 3000 {
+		from := r.Intn(len(want) + 1)
+		to := min(from+r.Intn(3), len(want))
+		if step%500 == 0 {
+			to = from + r.Intn(len(want)-from+1)
+		}
+		repl := make([]int, r.Intn(4))
+		if step%97 == 0 {
+			repl = make([]int, 1000)
+		}
+		for i := range repl {
+			repl[i] = next
+			next++
+		}
+		old, oldWant := s, slices.Clone(want)
+		s = s.splice(from, to, repl)
+		want = slices.Concat(want[:from], repl, want[to:])
+		if s.len() != len(want) {
+			t.Fatalf("step %d: len %d, want %d", step, s.len(), len(want))
+		}
+		for i := range want {
+			if *s.at(i) != want[i] {
+				t.Fatalf("step %d: at(%d) = %d, want %d", step, i, *s.at(i), want[i])
+			}
+		}
+		for i := range oldWant {
+			if *old.at(i) != oldWant[i] {
+				t.Fatalf("step %d: the old sequence changed at %d", step, i)
+			}
+		}
+		for c := range s.chunks {
+			if len(s.chunks[c]) == 0 || len(s.chunks[c]) > 2*seqChunk {
+				t.Fatalf("step %d: chunk %d has %d elements", step, c, len(s.chunks[c]))
+			}
 		}
 	}
 }
