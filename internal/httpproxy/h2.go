@@ -1,7 +1,8 @@
 package httpproxy
 
 import (
-	"bufio"
+	"bytes"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -12,7 +13,6 @@ import (
 
 	"golang.org/x/net/http2"
 
-	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
 	"github.com/gantry-lb/gantry/internal/route"
@@ -22,8 +22,9 @@ import (
 )
 
 // serveH2 serves a connection that opened with the HTTP/2 preface (h2c with
-// prior knowledge). Each stream is forwarded as HTTP/1.1 over the same
-// upstream pools as HTTP/1.1 clients use.
+// prior knowledge), or that negotiated h2 by ALPN over TLS. Each stream is
+// forwarded as HTTP/1.1 over the same upstream pools as HTTP/1.1 clients
+// use.
 func (c *conn) serveH2() {
 	c.raw.SetReadDeadline(time.Time{})
 	fe := c.frontend()
@@ -31,26 +32,52 @@ func (c *conn) serveH2() {
 		return
 	}
 	c.lc.SetIdle(true) // until a stream starts
-	c.s.h2.ServeConn(&prefixConn{Conn: c.raw, r: c.br}, &http2.ServeConnOpts{
-		Handler:    &h2Handler{s: c.s, lc: c.lc, ip: c.ip, cl: c.cl},
-		BaseConfig: &http.Server{IdleTimeout: fe.TimeoutClient, ReadHeaderTimeout: fe.TimeoutHTTPRequest},
+	// The guard reads what c.br holds (the peeked preface), then the
+	// connection itself: x/net/http2's reader goroutine may still read
+	// after ServeConn returns, when c.br is back in the pool.
+	var src io.Reader = c.raw
+	if n := c.br.Buffered(); n > 0 {
+		peeked, _ := c.br.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(peeked)), c.raw)
+		c.br.Discard(n)
+	}
+	g := newH2Guard(c.raw, src)
+	var nc net.Conn = g
+	if c.tc != nil {
+		// x/net/http2 sees the TLS state and enforces RFC 9113's TLS
+		// requirements.
+		nc = &tlsH2Guard{h2Guard: g, tc: c.tc}
+	}
+	cl := c.cl
+	if c.tc != nil {
+		// The streams' own copy: handlers may outlive this conn's reuse.
+		st := c.tlsState
+		cl.TLS = &st
+	}
+	c.s.h2.ServeConn(nc, &http2.ServeConnOpts{
+		Handler: &h2Handler{s: c.s, lc: c.lc, ip: c.ip, cl: cl, tls: c.tc != nil},
+		BaseConfig: &http.Server{IdleTimeout: fe.TimeoutClient, ReadHeaderTimeout: fe.TimeoutHTTPRequest,
+			HTTP2: &http.HTTP2Config{MaxReadFrameSize: h2MaxFrame}},
 	})
 }
 
-// prefixConn reads what the bufio.Reader already holds before reading the
-// connection, so the preface bytes that were peeked are not lost.
-type prefixConn struct {
-	net.Conn
-	r *bufio.Reader
+// tlsH2Guard is an h2Guard over a TLS connection, which x/net/http2 asks
+// for its state.
+type tlsH2Guard struct {
+	*h2Guard
+	tc *tls.Conn
 }
 
-func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
+func (g *tlsH2Guard) ConnectionState() tls.ConnectionState { return g.tc.ConnectionState() }
 
 type h2Handler struct {
 	s  *Server
 	lc *listener.Conn
 	ip string
 	cl tcpproxy.Client
+	// tls is set on an https frontend (cl.TLS points at the connection's
+	// state, which outlives the handler).
+	tls bool
 	// active counts streams in flight; with none, the connection is idle
 	// and a draining listener may close it.
 	active atomic.Int64
@@ -109,11 +136,20 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	snap := h.s.snaps.Load()
 	fe := snap.Frontend(h.lc.Listener().Addr)
-	if fe == nil || fe.Protocol != config.ProtocolHTTP {
+	if fe == nil || !fe.Protocol.IsHTTP() || (fe.TLS != nil) != h.tls {
 		http.Error(w, "this frontend is gone", http.StatusServiceUnavailable)
 		return
 	}
 	defer func() { fe.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out) }()
+	if fe.HTTPSRedirect != 0 && !h.tls {
+		loc := appendSafe([]byte("https://"), hostOnly([]byte(r.Host)))
+		if p := fe.HTTPSPort; p != 0 && p != 443 {
+			loc = strconv.AppendInt(append(loc, ':'), int64(p), 10)
+		}
+		w.Header().Set("Location", string(appendSafe(loc, []byte(r.URL.RequestURI()))))
+		w.WriteHeader(fe.HTTPSRedirect)
+		return
+	}
 	if fe.ACLs != nil {
 		v := fe.ACLs.Eval(h.cl.Src.Addr(), []byte(r.URL.Path), httpHeaders(r.Header))
 		switch v.Action {
@@ -121,7 +157,11 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			http.Error(w, "forbidden by an access rule of this frontend", http.StatusForbidden)
 			return
 		case route.ACLRedirect:
-			w.Header().Set("Location", string(v.AppendLocation(nil, schemeHTTP, []byte(r.Host), []byte(r.URL.RequestURI()))))
+			scheme := schemeHTTP
+			if h.tls {
+				scheme = schemeHTTPS
+			}
+			w.Header().Set("Location", string(v.AppendLocation(nil, scheme, []byte(r.Host), []byte(r.URL.RequestURI()))))
 			w.WriteHeader(v.Status())
 			return
 		}
@@ -160,10 +200,14 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		req.Chunked = true
 		req.Headers = append(req.Headers, h1.Header{Name: []byte("Transfer-Encoding"), Value: []byte("chunked")})
 	}
-	c.u = upstreamRequest{target: req.Target, host: req.Host, clientIP: h.ip}
+	c.u = upstreamRequest{target: req.Target, host: req.Host, clientIP: h.ip, tls: h.tls}
 
 	c.cl = h.cl
 	c.chosen, c.key = c.choose(be)
+	if be.H2 {
+		h.h2Forward(w, r, fe, be, c.chosen, c.key) // h2upstream.go
+		return
+	}
 	uc, _, err := c.connect(be, c.chosen)
 	if err != nil {
 		http.Error(w, connectError(err), http.StatusServiceUnavailable)
@@ -332,7 +376,10 @@ func (h *h2Handler) copyBody(w http.ResponseWriter, body io.Reader, uc *upstream
 			if _, werr := w.Write(buf[:k]); werr != nil {
 				return werr
 			}
-			if uc.R.Buffered() == 0 {
+			// Flush what is streamed while nothing more is waiting; a body
+			// read to its end goes out with the end of the stream, in as
+			// few TLS records and writes as x/net/http2 can make.
+			if lr, ok := body.(*io.LimitedReader); (!ok || lr.N > 0) && uc.R.Buffered() == 0 {
 				rc.Flush()
 			}
 		}

@@ -83,6 +83,7 @@ type upstreamRequest struct {
 	host     []byte // Host to send
 	clientIP string
 	upgrade  bool // forward Connection: upgrade and Upgrade
+	tls      bool // the client came over TLS: proto https
 }
 
 // appendRequestHead appends the head gantry sends upstream for req: the
@@ -159,7 +160,11 @@ func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snap
 			dst = append(dst, ", "...)
 		}
 		dst = append(dst, u.clientIP...)
-		dst = append(dst, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "...)
+		if u.tls {
+			dst = append(dst, "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: "...)
+		} else {
+			dst = append(dst, "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: "...)
+		}
 		dst = append(dst, u.host...)
 		dst = append(dst, '\r', '\n')
 	}
@@ -177,7 +182,11 @@ func appendRequestHead(dst []byte, req *h1.Request, u *upstreamRequest, fe *snap
 		} else {
 			dst = append(dst, u.clientIP...)
 		}
-		dst = append(dst, ";proto=http;host="...)
+		if u.tls {
+			dst = append(dst, ";proto=https;host="...)
+		} else {
+			dst = append(dst, ";proto=http;host="...)
+		}
 		dst = strconv.AppendQuote(dst, string(u.host))
 		dst = append(dst, '\r', '\n')
 	}

@@ -1,6 +1,10 @@
 // Package httpproxy is the HTTP hot path: gantry's own HTTP/1.1 proxy on
 // both sides (client and upstream), and HTTP/2 from clients (h2c with prior
-// knowledge) forwarded to the same upstream pools.
+// knowledge, or h2 by ALPN over TLS) forwarded to the same upstream pools.
+// Over TLS (ServeTLS, after the data plane's handshake) requests go out
+// with X-Forwarded-Proto https; to backends with ssl_bridging they go over
+// TLS, pooled per server name. An HTTP/2 guard (h2guard.go) makes malformed
+// requests fail as RFC 9113 says before anything is proxied.
 //
 // One goroutine serves one client connection; it loads the snapshot once per
 // request, routes, picks an endpoint, takes a pooled keep-alive upstream
@@ -10,13 +14,16 @@
 // Allocation budget: nothing per request on the HTTP/1.1 path once a
 // connection's buffers have grown (the per-connection state is pooled); an
 // upstream dial allocates, a reused upstream connection does not. The
-// HTTP/2 path allocates what x/net/http2 does.
+// HTTP/2 path allocates what x/net/http2 does, plus the guard's decoding of
+// each header block. Over TLS, bodies are copied through user space (no
+// splice), and a new TLS connection to a server allocates its handshake.
 package httpproxy
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -31,7 +38,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gantry-lb/gantry/internal/balance"
-	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
 	"github.com/gantry-lb/gantry/internal/listener"
 	"github.com/gantry-lb/gantry/internal/route"
@@ -70,6 +76,11 @@ type Server struct {
 	snaps *snapshot.Holder
 	log   *slog.Logger
 	h2    *http2.Server
+	h2t   *http2.Transport // to backends with h2 (h2upstream.go)
+
+	// challenges answers ACME HTTP-01 validations on plain http
+	// frontends (nil: none); set before serving (SetChallenges).
+	challenges ChallengeHandler
 
 	conns sync.Pool // *conn
 	bufs  sync.Pool // *[copyBufSize]byte
@@ -81,6 +92,7 @@ func New(snaps *snapshot.Holder, log *slog.Logger) *Server {
 		snaps: snaps,
 		log:   log.With("component", "httpproxy"),
 		h2:    &http2.Server{},
+		h2t:   newH2Transport(),
 	}
 	s.conns.New = func() any {
 		c := &conn{s: s, head: make([]byte, 0, 1024)}
@@ -97,9 +109,13 @@ func New(snaps *snapshot.Holder, log *slog.Logger) *Server {
 type conn struct {
 	s   *Server
 	lc  *listener.Conn
-	raw net.Conn
-	ip  string
-	cl  tcpproxy.Client // for PROXY headers to servers
+	raw net.Conn // what requests are read from: lc.Conn, or tc over it
+	// tc is the client's TLS connection on an https frontend (nil on
+	// plain http), and tlsState its state after the handshake.
+	tc       *tls.Conn
+	tlsState tls.ConnectionState
+	ip       string
+	cl       tcpproxy.Client // for PROXY headers to servers
 	// att walks the servers the current request may try; be and ep are
 	// the backend (maybe a failover) and server it is on now, and untrack
 	// ends its shutdown_sessions tracking.
@@ -136,18 +152,32 @@ type conn struct {
 }
 
 // Serve handles one client connection of an HTTP frontend until it closes.
-func (s *Server) Serve(lc *listener.Conn) {
+func (s *Server) Serve(lc *listener.Conn) { s.serveConn(lc, nil) }
+
+// ServeTLS handles one client connection of an https frontend whose TLS
+// handshake tc has completed over lc, until it closes: ALPN h2 goes to
+// the HTTP/2 server, anything else is HTTP/1.1. Requests are forwarded
+// with X-Forwarded-Proto https, and PROXY headers to servers carry the
+// TLS state (proxy_protocol_v2_ssl and _ssl_cn).
+func (s *Server) ServeTLS(lc *listener.Conn, tc *tls.Conn) { s.serveConn(lc, tc) }
+
+func (s *Server) serveConn(lc *listener.Conn, tc *tls.Conn) {
 	c := s.conns.Get().(*conn)
 	c.lc, c.raw = lc, lc.Conn
 	c.ip = lc.Peer.Addr().String()
 	c.cl = tcpproxy.Client{Src: lc.Peer, Dst: lc.Local}
+	if tc != nil {
+		c.tc, c.raw, c.tlsState = tc, tc, tc.ConnectionState()
+		c.cl.TLS = &c.tlsState
+	}
 	if fe := c.frontend(); fe != nil {
 		fe.Traffic.CountConn()
 	}
-	c.br.Reset(lc.Conn)
-	c.bw.Reset(lc.Conn)
+	c.br.Reset(c.raw)
+	c.bw.Reset(c.raw)
 	defer func() {
-		c.lc, c.raw = nil, nil
+		c.lc, c.raw, c.tc = nil, nil, nil
+		c.tlsState = tls.ConnectionState{}
 		c.br.Reset(nil)
 		c.bw.Reset(nil)
 		c.ubw.Reset(nil)
@@ -168,8 +198,10 @@ func (c *conn) lingerClose() {
 		return
 	}
 	c.linger = false
-	tc, ok := c.raw.(*net.TCPConn)
-	if !ok || tc.CloseWrite() != nil {
+	// Over TLS, CloseWrite sends close_notify; the client's unread bytes
+	// are then read through TLS, as they arrive.
+	cw, ok := c.raw.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
 		return
 	}
 	c.raw.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
@@ -182,7 +214,7 @@ func (c *conn) frontend() *snapshot.Frontend {
 		return nil
 	}
 	fe := snap.Frontend(c.lc.Listener().Addr)
-	if fe == nil || fe.Protocol != config.ProtocolHTTP {
+	if fe == nil || !fe.Protocol.IsHTTP() || (fe.TLS != nil) != (c.tc != nil) {
 		return nil
 	}
 	return fe
@@ -192,6 +224,10 @@ func (c *conn) serve() {
 	for first := true; ; first = false {
 		fe := c.frontend()
 		if fe == nil {
+			return
+		}
+		if first && c.tc != nil && c.tlsState.NegotiatedProtocol == alpnH2 {
+			c.serveH2()
 			return
 		}
 		// Wait for the first byte of the next request as an idle
@@ -263,6 +299,12 @@ func (c *conn) handle(fe *snapshot.Frontend) bool {
 		return false
 	}
 	target, host := originForm(req.Target), req.Authority()
+	if c.s.challenges != nil && c.tc == nil && isChallengePath(req.Path()) && c.answerChallenge() {
+		return !req.HasBody() && !req.Close && !c.lc.Draining()
+	}
+	if fe.HTTPSRedirect != 0 && c.tc == nil {
+		return c.redirectResponse(fe, host, target)
+	}
 	if fe.ACLs != nil {
 		if v := fe.ACLs.Eval(c.cl.Src.Addr(), req.Path(), c); v.Action != route.ACLAllow {
 			return c.aclResponse(v, host, target)
@@ -272,7 +314,11 @@ func (c *conn) handle(fe *snapshot.Frontend) bool {
 	if be == nil {
 		return c.errorResponse(404, "no route for this host and path", req.HasBody())
 	}
-	c.u = upstreamRequest{target: target, host: host, clientIP: c.ip,
+	if be.H2 {
+		c.chosen, c.key = c.choose(be)
+		return c.forwardToH2(fe, be, target, host) // h1toh2.go
+	}
+	c.u = upstreamRequest{target: target, host: host, clientIP: c.ip, tls: c.tc != nil,
 		upgrade: req.ConnUpgrade && len(req.Upgrade) > 0 && !h1.EqualFold(req.Upgrade, "h2c")}
 	return c.forward(fe, be)
 }
@@ -288,7 +334,7 @@ func (c *conn) aclResponse(v route.Verdict, host, target []byte) bool {
 	c.status, c.out = v.Status(), 0
 	h := appendStatusLine(c.head[:0], v.Status(), []byte(statusText(v.Status())))
 	h = append(h, "Location: "...)
-	h = v.AppendLocation(h, schemeHTTP, host, target)
+	h = v.AppendLocation(h, c.scheme(), host, target)
 	h = append(h, "\r\nContent-Length: 0\r\n"...)
 	if closeConn {
 		h = append(h, "Connection: close\r\n"...)
@@ -362,7 +408,7 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 		// A pooled connection the server closed meanwhile: nothing was
 		// processed, so a fresh one is safe for any request.
 		if reused && isClosedByPeer(err) {
-			if uc = c.s.dial(ep, be, &c.cl); uc != nil {
+			if uc = c.s.dial(ep, be, &c.cl, c.upstreamSNI(be)); uc != nil {
 				reused = false
 				uc.SetDeadline(time.Now().Add(be.TimeoutServer))
 				continue
@@ -556,7 +602,7 @@ func (c *conn) relay(fe *snapshot.Frontend, uc *upstream.Conn, retry, keepClient
 				uc.Close()
 				if retry && isClosedByPeer(err) {
 					retry = false
-					if uc = c.s.dial(ep, be, &c.cl); uc != nil && c.resend(fe, uc) {
+					if uc = c.s.dial(ep, be, &c.cl, c.upstreamSNI(be)); uc != nil && c.resend(fe, uc) {
 						continue
 					}
 				}
@@ -762,8 +808,9 @@ func (c *conn) spliceLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *ups
 		return err
 	}
 	dst, ok := c.raw.(*net.TCPConn)
-	if !ok {
-		return errors.New("httpproxy: splice needs a TCP client connection")
+	if _, plain := uc.Conn.(*net.TCPConn); !ok || !plain {
+		// TLS on either side: the bytes must pass through user space.
+		return c.copyChunks(fe, be, uc, n)
 	}
 	for n > 0 {
 		step := min(n, spliceChunk)
@@ -940,17 +987,17 @@ func (c *conn) next() (*upstream.Conn, bool, error) {
 			c.untrack = nil
 		}
 		if be.ShutdownSessions && c.raw != nil { // not on HTTP/2 streams
-			c.untrack = ep.Track(c.raw)
+			c.untrack = ep.Track(c.lc.Conn) // the socket, under any TLS
 		}
 		// A connection that carried a PROXY header speaks for one client:
 		// it is never pooled, so there is never one to take.
 		if be.Proxy == snapshot.ProxyNone {
-			if uc := takeIdle(ep); uc != nil {
+			if uc := takeIdle(ep, be, c.upstreamSNI(be)); uc != nil {
 				c.pinned(c.chosen)
 				return uc, true, nil
 			}
 		}
-		if uc := c.s.dial(ep, be, &c.cl); uc != nil {
+		if uc := c.s.dial(ep, be, &c.cl, c.upstreamSNI(be)); uc != nil {
 			c.pinned(c.chosen)
 			return uc, false, nil
 		}
@@ -985,11 +1032,15 @@ func release(be *snapshot.Backend, ep *upstream.Endpoint, uc *upstream.Conn) {
 }
 
 // takeIdle returns a pooled connection to ep that the server has not closed.
-func takeIdle(ep *upstream.Endpoint) *upstream.Conn {
+func takeIdle(ep *upstream.Endpoint, be *snapshot.Backend, sni []byte) *upstream.Conn {
 	for {
 		uc := ep.Idle.Get()
 		if uc == nil {
 			return nil
+		}
+		if !reusable(uc, be, sni) {
+			uc.Close()
+			continue
 		}
 		// A connection idle for a while may have been closed by the server
 		// (Node.js closes after 5 s); one non-blocking peek tells, and is
@@ -1021,8 +1072,11 @@ func alive(c net.Conn) bool {
 	return ok
 }
 
-func (s *Server) dial(ep *upstream.Endpoint, be *snapshot.Backend, cl *tcpproxy.Client) *upstream.Conn {
+func (s *Server) dial(ep *upstream.Endpoint, be *snapshot.Backend, cl *tcpproxy.Client, sni []byte) *upstream.Conn {
 	nc, err := tcpproxy.Dial(be, ep, cl)
+	if err == nil && be.TLS != nil {
+		nc, err = clientTLS(nc, be, sni)
+	}
 	if err != nil {
 		if s.log.Enabled(context.Background(), slog.LevelDebug) {
 			s.log.Debug("connect failed", "backend", be.Name, "endpoint", ep.Addr, "err", err)
