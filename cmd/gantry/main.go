@@ -23,8 +23,12 @@ var version = "dev"
 const usage = `gantry: a load balancer driven by an API
 
 Usage:
-  gantry serve [--admin 127.0.0.1:9980] [--data ./gantry-data]
-                            run the admin API and the data plane (embedded store)
+  gantry serve [--admin 127.0.0.1:9980] [--data ./gantry-data] [--http :80]
+                            run the admin API and the data plane (embedded store);
+                            with Docker, route containers by their labels
+                            (--docker auto|on|off; see docs/labels.md);
+                            --file FILE serves its load balancers too, read-only,
+                            following its changes (see docs/discovery.md)
   gantry proxy --from ADDR --to ADDR[,ADDR...] [--mode http|tcp]
                             forward one port to backends (round robin)
   gantry run -f FILE        serve the load balancers of a YAML/JSON config
@@ -38,8 +42,11 @@ Drive a running gantry serve (see docs/cli.md):
   gantry backend list|get|put|delete [NAME] [--lb LB] [-f FILE]
   gantry route list|get|put|delete [NAME] [--lb LB] [--frontend FE] [-f FILE]
   gantry acl list|get|put|delete [NAME] [--lb LB] [--frontend FE] [-f FILE | flags]
+  gantry cert list|get|put|delete [NAME] [-f FILE | --chain PEM [--key PEM] |
+                            --common-name NAME [--san NAME...]]
                             load balancers, their IPs, frontends and backends,
-                            and the named routes and ACLs of a frontend; put creates or
+                            the named routes and ACLs of a frontend, and TLS
+                            certificates (custom or letsencrypt); put creates or
                             replaces from a JSON or YAML body
   gantry apply -f FILE      replace the whole config (YAML or JSON); --dry-run prints the diff
   gantry export             print the whole config as YAML (-o json for JSON)
@@ -48,6 +55,8 @@ Drive a running gantry serve (see docs/cli.md):
   gantry txn begin|get|commit|abort [ID]
                             stage several writes (--txn ID) and commit them as one revision
   gantry status             stored revision and the revision traffic uses
+  gantry explain [CONTAINER]
+                            why a container is or is not routed (Docker discovery)
   gantry token list|create|revoke [NAME|ID] [--role admin|editor|viewer]
                             API tokens (admin tokens only); create prints the
                             secret once. token create NAME --role admin
@@ -99,6 +108,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runResource(routeResource(), args[1:], stdin, stdout, stderr)
 	case "acl":
 		return runResource(aclResource(), args[1:], stdin, stdout, stderr)
+	case "cert", "certificate":
+		return runResource(certResource(), args[1:], stdin, stdout, stderr)
 	case "apply":
 		return cmdApply(args[1:], stdin, stdout, stderr)
 	case "export":
@@ -111,6 +122,8 @@ func runWith(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdTxn(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(args[1:], stdout, stderr)
 	case "token":
 		return cmdToken(args[1:], stdout, stderr)
 	case "version", "--version":
@@ -183,13 +196,32 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	admin := fs.String("admin", "127.0.0.1:9980", "admin API address")
 	data := fs.String("data", "./gantry-data", "data directory (store, admin token)")
+	var dk app.DockerOptions
+	fs.StringVar(&dk.Mode, "docker", app.DockerAuto, "Docker discovery: auto (on when the engine answers at start), on (keep trying), off")
+	fs.StringVar(&dk.Host, "docker-host", "", "Docker engine address (default $DOCKER_HOST, else unix:///var/run/docker.sock)")
+	fs.DurationVar(&dk.Resync, "docker-resync", 30*time.Second, "interval of full resyncs of the containers")
+	fs.StringVar(&dk.Network, "docker-network", "", "network whose address is used for containers on several networks")
+	fs.StringVar(&dk.HTTP, "http", "", "address of the HTTP entry point discovered routes attach to, e.g. :80 (load balancer \"docker\", frontend \"http\")")
+	fs.StringVar(&dk.StackDomain, "stack-domain", os.Getenv("STACK_DOMAIN"), "rancher-haproxy mode: serve stack S at S.DOMAIN ($STACK_DOMAIN)")
+	fs.StringVar(&dk.RancherLabel, "label", os.Getenv("RANCHER_LABEL"), "rancher-haproxy label whose value is the container port ($RANCHER_LABEL, default map-public-http)")
+	fs.StringVar(&dk.ProxyLabel, "proxy-label", os.Getenv("RANCHER_PROXY_LABEL"), "label whose value send-proxy or send-proxy-v2 sets the PROXY protocol ($RANCHER_PROXY_LABEL, default proxy_protocol)")
+	fs.StringVar(&dk.AliasLabel, "alias-label", os.Getenv("RANCHER_ALIAS_LABEL"), "label listing more names A served at A.DOMAIN ($RANCHER_ALIAS_LABEL, default aliases)")
+	var fo app.FileOptions
+	fs.StringVar(&fo.Path, "file", "", "YAML/JSON file of load balancers (the format of gantry run -f) served besides the API's, read-only, re-read on change and on SIGHUP")
+	fs.DurationVar(&fo.Interval, "file-interval", time.Second, "how often --file is checked for changes")
+	var acme app.ACMEOptions
+	fs.StringVar(&acme.DirectoryURL, "acme-directory", "", "ACME directory URL for letsencrypt certificates (default Let's Encrypt's production directory)")
+	fs.StringVar(&acme.CABundleFile, "acme-ca-bundle", "", "PEM file of CAs trusted for the ACME directory's HTTPS, besides the system roots")
+	fs.StringVar(&acme.Email, "acme-email", "", "contact address of the ACME account")
+	fs.IntVar(&acme.HTTPPort, "acme-http-port", 0, "port the CA validates HTTP-01 on (default 80)")
+	fs.IntVar(&acme.TLSALPNPort, "acme-tls-port", 0, "port the CA validates TLS-ALPN-01 on (default 443)")
 	var lf logFlags
 	lf.register(fs)
 	if code := parse(fs, args); code >= 0 {
 		return code
 	}
 	return serve(lf, stderr, func(ctx context.Context, o app.RunOptions) error {
-		return app.Serve(ctx, app.ServeOptions{Admin: *admin, DataDir: *data, Log: o.Log, DrainTimeout: o.DrainTimeout}, stdout)
+		return app.Serve(ctx, app.ServeOptions{Admin: *admin, DataDir: *data, Log: o.Log, DrainTimeout: o.DrainTimeout, Docker: dk, File: fo, ACME: acme}, stdout)
 	})
 }
 

@@ -311,8 +311,12 @@ func (ds *discoveryState) follow(ctx context.Context, d *Dataplane) {
 		case <-fileReady:
 			v := ds.fprov.Latest()
 			ds.mu.Lock()
+			prev := ds.file
 			ds.file = v
 			ds.mu.Unlock()
+			if prev != nil && prev != v && prev.Config == v.Config {
+				continue // only the error changed: the status says it, traffic stays
+			}
 			stats, event = &ds.fileApplied, v.Noticed
 		}
 		// reapply returns once the snapshot is published: the lag ends

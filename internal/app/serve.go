@@ -14,12 +14,9 @@ import (
 	"time"
 
 	"github.com/gantry-lb/gantry/internal/api"
-	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
-	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/store/bolt"
 	"github.com/gantry-lb/gantry/internal/telemetry"
-	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
 // ServeOptions is what `gantry serve` takes.
@@ -28,6 +25,12 @@ type ServeOptions struct {
 	DataDir      string // where the store and the admin token live
 	Log          *slog.Logger
 	DrainTimeout time.Duration
+	// Docker configures Docker discovery (discovery.go).
+	Docker DockerOptions
+	// File configures the discovery file (discovery.go).
+	File FileOptions
+	// ACME configures certificates of type letsencrypt (tls.go).
+	ACME ACMEOptions
 	// Ready, if set, is called with the admin API's bound address once it
 	// accepts requests.
 	Ready func(adminAddr string)
@@ -59,6 +62,18 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 		return err
 	}
 	d.SetCookieSecret(secret)
+	certMgr, sealer, err := startCertificates(o, st, d) // tls.go
+	if err != nil {
+		d.Shutdown(context.Background())
+		return err
+	}
+	// Closed after the data plane has drained, below.
+	defer certMgr.Close()
+	disc, err := startDiscovery(ctx, o.Docker, o.File, d, o.Log) // nil when off
+	if err != nil {
+		d.Shutdown(context.Background())
+		return err
+	}
 	rec := &reconciler{ctl: ctl, d: d, log: o.Log.With("component", "reconcile"), changed: make(chan struct{})}
 	rctx, stopReconcile := context.WithCancel(ctx)
 	recDone := make(chan struct{})
@@ -71,17 +86,20 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 	if err != nil {
 		stopReconcile()
 		<-recDone
+		disc.stop()
 		d.Shutdown(context.Background())
 		return fmt.Errorf("admin API: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", api.New(api.Options{Control: ctl, Status: rec.status, WaitApplied: rec.wait, Stats: d.stats, Log: o.Log}))
+	mux.Handle("/", api.New(api.Options{Control: ctl, Status: disc.withStatus(rec.status), WaitApplied: rec.wait, Stats: d.stats, Discovery: disc.view(),
+		Sealer: sealer, CertStatus: d.CertStatus, Log: o.Log}))
 	// /metrics needs no token, like every Prometheus target: keep the admin
 	// address private (the default is loopback).
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(telemetry.NewCollector(func() telemetry.Scrape {
 		s := d.scrape()
 		s.Stored, _ = ctl.Revision(context.Background())
 		s.Applied = rec.status().AppliedRevision
+		s.Discovery = disc.metrics()
 		return s
 	})))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
@@ -101,16 +119,11 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 	srv.Shutdown(sctx)
 	stopReconcile()
 	<-recDone
+	disc.stop()
 	d.Shutdown(sctx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	return err
-}
-
-// dryRun compiles a config the way the data plane would, publishing nothing.
-func dryRun(cfg *config.Config) error {
-	_, err := snapshot.Build(cfg, upstream.NewRegistry(), 0)
 	return err
 }
 
@@ -202,9 +215,10 @@ func (r *reconciler) run(ctx context.Context, revs <-chan uint64) {
 		st, err := r.ctl.Get(ctx, rev)
 		if err == nil {
 			// The config revision, not the store's: token writes move
-			// the latter, and status compares the two.
+			// the latter, and status compares the two. Only what changed
+			// since the state applied last is compiled.
 			rev = st.Revision
-			err = r.d.ApplyRevision(st.Config, rev)
+			err = r.d.ApplyState(st)
 		}
 		if err != nil && ctx.Err() == nil {
 			pending = rev

@@ -1,5 +1,6 @@
-// Package telemetry sets up gantry's logging (and, later, metrics and access
-// logs). It imports no other gantry package.
+// Package telemetry sets up gantry's logging and its Prometheus metrics
+// (a collector that builds every series at scrape time from a Scrape the
+// caller fills in). It imports no other gantry package.
 package telemetry
 
 import (

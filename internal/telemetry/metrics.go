@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"net/http"
+	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -39,6 +41,70 @@ type Scrape struct {
 	Frontends       []FrontendSeries
 	Servers         []ServerSeries
 	Stored, Applied uint64
+	// Discovery has one entry per running discovery provider.
+	Discovery []DiscoverySeries
+}
+
+// DiscoverySeries is the state of one discovery provider.
+type DiscoverySeries struct {
+	// Provider names it ("docker", "file").
+	Provider string
+	// Connected reports whether the provider is in step with its source
+	// (Docker: the engine answers; file: the file's current content is
+	// served).
+	Connected bool
+	// Resynced is when the provider last compared its whole source with
+	// what it published (Docker: the periodic full resync; file: the last
+	// check of the file). Zero: never, and the gauge is left out.
+	Resynced time.Time
+	// Containers counts the containers the provider sees; nil for a
+	// provider without containers, whose gauges are left out.
+	Containers *ContainerCounts
+	// Lag is the discovery lag, in seconds: from the event (or the change
+	// noticed) to the publication of the snapshot that applies it.
+	Lag Histogram
+}
+
+// ContainerCounts counts containers: seen, routed (a server taking new
+// traffic) and rejected (asked for routing, not routed: bad labels or a
+// request that cannot be met).
+type ContainerCounts struct {
+	Seen, Routed, Rejected int
+}
+
+// Histogram is a distribution kept by its owner, which serialises Observe,
+// and reported as it stands at scrape time. Bounds are the upper bounds of
+// the buckets, ascending; Buckets counts the observations of each bucket
+// (not cumulative), one more than Bounds, the last one +Inf.
+type Histogram struct {
+	Bounds  []float64
+	Buckets []uint64
+	Sum     float64
+}
+
+// NewHistogram returns an empty histogram over bounds (ascending).
+func NewHistogram(bounds ...float64) Histogram {
+	return Histogram{Bounds: bounds, Buckets: make([]uint64, len(bounds)+1)}
+}
+
+// NewLagHistogram returns an empty histogram over the buckets of
+// gantry_discovery_lag_seconds: 1 ms to 10 s.
+func NewLagHistogram() Histogram {
+	return NewHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+}
+
+// Observe adds v to h: to the first bucket whose bound is at least v.
+// Not safe for concurrent use.
+func (h *Histogram) Observe(v float64) {
+	h.Buckets[sort.SearchFloat64s(h.Bounds, v)]++
+	h.Sum += v
+}
+
+// Clone returns a copy of h whose counts share no memory with h's (the
+// bounds, never modified, are shared).
+func (h Histogram) Clone() Histogram {
+	h.Buckets = append([]uint64(nil), h.Buckets...)
+	return h
 }
 
 // Source produces a Scrape; it is called once per scrape.
@@ -54,6 +120,8 @@ type Collector struct {
 	beReq, beResp, beIn, beOut, beDur               *prometheus.Desc
 	srvReq, srvResp, srvConn, srvIn, srvOut, srvDur *prometheus.Desc
 	srvUp, srvInflight, srvFail, revision           *prometheus.Desc
+	discUp, discResync, discLag                     *prometheus.Desc
+	discSeen, discRouted, discRejected              *prometheus.Desc
 }
 
 var classLabels = [6]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -63,6 +131,7 @@ func NewCollector(src Source) *Collector {
 	fe := []string{"lb", "frontend"}
 	be := []string{"lb", "backend"}
 	srv := []string{"lb", "backend", "server"}
+	prov := []string{"provider"}
 	with := func(l []string, more ...string) []string { return append(append([]string{}, l...), more...) }
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc("gantry_"+name, help, labels, nil)
@@ -89,13 +158,21 @@ func NewCollector(src Source) *Collector {
 		srvInflight: d("server_inflight", "Requests or connections in progress on a server.", srv),
 		srvFail:     d("server_connect_failures_total", "Failed connection attempts and malformed responses.", srv),
 		revision:    d("config_revision", "Config revision: stored (latest written) and applied (served).", []string{"state"}),
+		discUp:      d("discovery_connected", "1 when a discovery provider is in step with its source (Docker: the engine answers; file: its content is served).", prov),
+		discResync: d("discovery_last_resync_timestamp_seconds",
+			"When a discovery provider last compared its whole source with what it published (Docker: full resync; file: last check), in Unix seconds.", prov),
+		discLag:      d("discovery_lag_seconds", "Time from a discovery event (Docker: engine event; file: change noticed) to the snapshot that applies it.", prov),
+		discSeen:     d("discovery_containers_seen", "Containers a discovery provider sees, running or not.", prov),
+		discRouted:   d("discovery_containers_routed", "Containers taking new traffic as a server of at least one backend.", prov),
+		discRejected: d("discovery_containers_rejected", "Containers that ask for routing but are not routed: labels that do not parse, or a request that cannot be met.", prov),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.feReq, c.feResp, c.feConn, c.feIn, c.feOut, c.feDur, c.beReq, c.beResp, c.beIn, c.beOut, c.beDur,
-		c.srvReq, c.srvResp, c.srvConn, c.srvIn, c.srvOut, c.srvDur, c.srvUp, c.srvInflight, c.srvFail, c.revision} {
+		c.srvReq, c.srvResp, c.srvConn, c.srvIn, c.srvOut, c.srvDur, c.srvUp, c.srvInflight, c.srvFail, c.revision,
+		c.discUp, c.discResync, c.discLag, c.discSeen, c.discRouted, c.discRejected} {
 		ch <- d
 	}
 }
@@ -111,14 +188,41 @@ func (c *Collector) traffic(ch chan<- prometheus.Metric, t *Traffic, req, resp, 
 	}
 	counter(ch, in, t.BytesIn, labels...)
 	counter(ch, out, t.BytesOut, labels...)
-	cum := make(map[float64]uint64, len(t.Bounds))
+	histogram(ch, dur, Histogram{Bounds: t.Bounds, Buckets: t.Buckets, Sum: t.SumSeconds}, labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func histogram(ch chan<- prometheus.Metric, d *prometheus.Desc, h Histogram, labels ...string) {
+	cum := make(map[float64]uint64, len(h.Bounds))
 	var total uint64
-	for i, b := range t.Bounds {
-		total += t.Buckets[i]
+	for i, b := range h.Bounds {
+		total += h.Buckets[i]
 		cum[b] = total
 	}
-	total += t.Buckets[len(t.Bounds)]
-	ch <- prometheus.MustNewConstHistogram(dur, total, t.SumSeconds, cum, labels...)
+	total += h.Buckets[len(h.Bounds)]
+	ch <- prometheus.MustNewConstHistogram(d, total, h.Sum, cum, labels...)
+}
+
+func (c *Collector) discovery(ch chan<- prometheus.Metric, p *DiscoverySeries) {
+	up := 0.0
+	if p.Connected {
+		up = 1
+	}
+	gauge(ch, c.discUp, up, p.Provider)
+	if !p.Resynced.IsZero() {
+		gauge(ch, c.discResync, float64(p.Resynced.UnixNano())/1e9, p.Provider)
+	}
+	if len(p.Lag.Buckets) == len(p.Lag.Bounds)+1 {
+		histogram(ch, c.discLag, p.Lag, p.Provider)
+	}
+	if n := p.Containers; n != nil {
+		gauge(ch, c.discSeen, float64(n.Seen), p.Provider)
+		gauge(ch, c.discRouted, float64(n.Routed), p.Provider)
+		gauge(ch, c.discRejected, float64(n.Rejected), p.Provider)
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -141,8 +245,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if v.Up {
 			up = 1
 		}
-		ch <- prometheus.MustNewConstMetric(c.srvUp, prometheus.GaugeValue, up, v.LB, v.Backend, v.Server)
-		ch <- prometheus.MustNewConstMetric(c.srvInflight, prometheus.GaugeValue, float64(v.Inflight), v.LB, v.Backend, v.Server)
+		gauge(ch, c.srvUp, up, v.LB, v.Backend, v.Server)
+		gauge(ch, c.srvInflight, float64(v.Inflight), v.LB, v.Backend, v.Server)
 		k := beKey{v.LB, v.Backend}
 		agg, ok := backends[k]
 		if !ok {
@@ -164,8 +268,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range order {
 		c.traffic(ch, backends[k], c.beReq, c.beResp, c.beIn, c.beOut, c.beDur, k.lb, k.be)
 	}
-	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(s.Stored), "stored")
-	ch <- prometheus.MustNewConstMetric(c.revision, prometheus.GaugeValue, float64(s.Applied), "applied")
+	gauge(ch, c.revision, float64(s.Stored), "stored")
+	gauge(ch, c.revision, float64(s.Applied), "applied")
+	for i := range s.Discovery {
+		c.discovery(ch, &s.Discovery[i])
+	}
 }
 
 // MetricsHandler serves c, with the Go runtime and process metrics, in the
