@@ -16,6 +16,8 @@ type Protocol string
 const (
 	ProtocolTCP  Protocol = "tcp"
 	ProtocolHTTP Protocol = "http"
+	// ProtocolHTTPS is a frontend terminating TLS (HTTP/1.1 and h2 by ALPN).
+	ProtocolHTTPS Protocol = "https"
 )
 
 // Millis is a duration in milliseconds, as the API writes timeouts and
@@ -122,6 +124,12 @@ type Route struct {
 	MatchSubdomains bool          `json:"match_subdomains,omitempty"`
 	PathBegin       string        `json:"path_begin,omitempty"`
 	Headers         []HeaderMatch `json:"headers,omitempty"`
+
+	// Rule is a Rancher port rule, "[host][:source_port][/path]=target_port",
+	// a compact way to write host_header and path_begin in PUT
+	// .../routes/{name}: source_port must be the frontend's inbound_port and
+	// target_port a port of the backend (docs/api.md). Input only.
+	Rule string `json:"rule,omitempty"`
 }
 
 // RouteInput is the body of PUT /v1/lbs/{lb}/frontends/{frontend}/routes/{name}:
@@ -261,6 +269,8 @@ type FrontendInput struct {
 	// RequestHeaders and ResponseHeaders edit headers in order (HTTP only).
 	RequestHeaders  []HeaderRule `json:"request_headers,omitempty"`
 	ResponseHeaders []HeaderRule `json:"response_headers,omitempty"`
+	// FrontendTLS holds the TLS settings (see certificates.go).
+	FrontendTLS
 }
 
 // Frontend is a frontend as the API shows it. Routes is never nil and every
@@ -287,6 +297,8 @@ type Frontend struct {
 	ResponseHeaders     []HeaderRule `json:"response_headers,omitempty"`
 	CreatedAt           time.Time    `json:"created_at"`
 	UpdatedAt           time.Time    `json:"updated_at"`
+	// FrontendTLS holds the TLS settings (see certificates.go).
+	FrontendTLS
 }
 
 // FrontendList is one page of GET /v1/lbs/{lb}/frontends.
@@ -361,6 +373,11 @@ type BackendInput struct {
 	// PassiveHealthCheck ejects a server after consecutive failures of
 	// real traffic; nil turns it off.
 	PassiveHealthCheck *PassiveHealthCheck `json:"passive_health_check,omitempty"`
+	// BackendTLS holds the TLS settings toward servers.
+	BackendTLS
+	// Docker makes containers servers of the backend (the model's name
+	// of a servers object of type "docker"; give one of the two).
+	Docker *DockerSelector `json:"docker,omitempty"`
 }
 
 // ServerList returns the "servers" value of a BackendInput for a list of
@@ -388,7 +405,9 @@ func mustJSON(v any) json.RawMessage {
 
 // BackendOptions is seed 004's "options" object of a backend.
 type BackendOptions struct {
-	// TLS and TLSVerify (TLS to servers) are not supported yet: only false.
+	// TLS speaks TLS to the servers (the backend's ssl_bridging);
+	// TLSVerify verifies their certificate (without it,
+	// ignore_ssl_server_verify).
 	TLS       bool `json:"tls,omitempty"`
 	TLSVerify bool `json:"tls_verify,omitempty"`
 	// ForwardFor may only be true: X-Forwarded-For is a frontend setting.
@@ -438,6 +457,13 @@ type ServersObject struct {
 	Type        string   `json:"type"`
 	Addresses   []string `json:"addresses,omitempty"`
 	ComputerIDs []string `json:"computer_ids,omitempty"`
+	// Selector, Project, Service, Port and Network are those of type
+	// "docker" (see DockerSelector and DockerServers).
+	Selector *LabelSelector `json:"selector,omitempty"`
+	Project  string         `json:"project,omitempty"`
+	Service  string         `json:"service,omitempty"`
+	Port     int            `json:"port,omitempty"`
+	Network  string         `json:"network,omitempty"`
 }
 
 // Server is one static backend server.
@@ -583,8 +609,13 @@ type Backend struct {
 	// PassiveHealthCheck ejects a server after consecutive failures of
 	// real traffic; nil turns it off.
 	PassiveHealthCheck *PassiveHealthCheck `json:"passive_health_check,omitempty"`
-	CreatedAt          time.Time           `json:"created_at"`
-	UpdatedAt          time.Time           `json:"updated_at"`
+	// Docker makes containers servers of the backend; ResolvedServers
+	// are the containers it resolves to now (read-only).
+	Docker          *DockerSelector  `json:"docker,omitempty"`
+	ResolvedServers []ResolvedServer `json:"resolved_servers,omitzero"`
+	BackendTLS
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // BackendList is one page of GET /v1/lbs/{lb}/backends.
@@ -661,6 +692,8 @@ type Status struct {
 	ApplyError string `json:"apply_error,omitempty"`
 	// Listeners are the addresses the data plane listens on.
 	Listeners []string `json:"listeners"`
+	// Discovery is the state of service discovery, when it is on.
+	Discovery *DiscoveryStatus `json:"discovery,omitempty"`
 }
 
 // FieldError is one wrong field of a request: Field is a path in the

@@ -163,26 +163,8 @@ action:
 			args := append(append([]string{}, tt.args...), "--server", url, "--data", dir)
 			var out, errb bytes.Buffer
 			code := runACL(args, tt.stdin, &out, &errb)
-			all := out.String() + errb.String()
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d: %s", code, tt.code, all)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(all, w) {
-					t.Errorf("output lacks %q:\n%s", w, all)
-				}
-			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if len(f.auth) == 0 || f.auth[0] != "Bearer from-file" {
-				t.Errorf("Authorization %q", f.auth)
-			}
-			if tt.wantPath != "" && !strings.Contains(strings.Join(f.paths, "\n"), tt.wantPath) {
-				t.Errorf("requests %q lack %q", f.paths, tt.wantPath)
-			}
-			if tt.wantBody != "" && (len(f.bodies) == 0 || f.bodies[len(f.bodies)-1] != tt.wantBody) {
-				t.Errorf("body %q, want %q", f.bodies, tt.wantBody)
-			}
+			checkOutput(t, code, tt.code, out.String()+errb.String(), tt.want)
+			f.checkRequests(t, "Bearer from-file", tt.wantPath, tt.wantBody)
 		})
 	}
 }

@@ -291,6 +291,18 @@ func withTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), callTimeout)
 }
 
+// call runs fn with a client of the server (see client) and a context
+// bounded by callTimeout.
+func (g *ctlFlags) call(fn func(ctx context.Context, c *client.Client) error) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout()
+	defer cancel()
+	return fn(ctx, c)
+}
+
 // resolveLB is --lb, else the only load balancer.
 func resolveLB(ctx context.Context, c *client.Client, lb string) (string, error) {
 	if lb != "" {
@@ -671,9 +683,10 @@ func routeResource() resource[client.IndexedRoute, client.RouteInput] {
 		del: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
 			return c.DeleteRoute(ctx, sc.lb, sc.frontend, name, opts...)
 		},
-		name:   func(in *client.RouteInput) *string { return &in.Name },
-		header: []string{"NAME", "INDEX", "MATCH", "BACKEND", "PRIORITY"},
-		row:    routeRow,
+		name:     func(in *client.RouteInput) *string { return &in.Name },
+		putFlags: routeFlags, // --rule, --backend, --host, --path, --priority
+		header:   []string{"NAME", "INDEX", "MATCH", "BACKEND", "PRIORITY"},
+		row:      routeRow,
 	}
 }
 
@@ -842,17 +855,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		if err := noArgs("status", pos, g); err != nil {
 			return err
 		}
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := withTimeout()
-		defer cancel()
-		st, err := c.Status(ctx)
-		if err != nil {
-			return err
-		}
-		return printer{stdout, g.output}.print(st, nil, statusRows(st))
+		return g.call(func(ctx context.Context, c *client.Client) error {
+			st, err := c.Status(ctx)
+			if err != nil {
+				return err
+			}
+			return printer{stdout, g.output}.print(st, nil, statusRows(st))
+		})
 	}(), stderr, g)
 }
 
@@ -877,17 +886,13 @@ func cmdHistory(args []string, stdout, stderr io.Writer) int {
 		if err := noArgs("history", pos, g); err != nil {
 			return err
 		}
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := withTimeout()
-		defer cancel()
-		h, err := c.History(ctx, limit, before)
-		if err != nil {
-			return err
-		}
-		return printer{stdout, g.output}.print(h, []string{"REVISION", "TIME", "AUTHOR", "MESSAGE", "CHANGES"}, historyRows(h))
+		return g.call(func(ctx context.Context, c *client.Client) error {
+			h, err := c.History(ctx, limit, before)
+			if err != nil {
+				return err
+			}
+			return printer{stdout, g.output}.print(h, []string{"REVISION", "TIME", "AUTHOR", "MESSAGE", "CHANGES"}, historyRows(h))
+		})
 	}(), stderr, g)
 }
 
@@ -912,21 +917,17 @@ func cmdRollback(args []string, stdout, stderr io.Writer) int {
 		if err := g.check(); err != nil {
 			return err
 		}
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := withTimeout()
-		defer cancel()
-		res, err := c.Rollback(ctx, rev, w.options()...)
-		if err != nil {
-			return err
-		}
-		if res.DryRun || g.output != "table" {
-			return printer{stdout, g.output}.result(res, "")
-		}
-		fmt.Fprintf(stdout, "config rolled back to revision %d (now revision %d)\n", rev, res.Revision)
-		return nil
+		return g.call(func(ctx context.Context, c *client.Client) error {
+			res, err := c.Rollback(ctx, rev, w.options()...)
+			if err != nil {
+				return err
+			}
+			if res.DryRun || g.output != "table" {
+				return printer{stdout, g.output}.result(res, "")
+			}
+			fmt.Fprintf(stdout, "config rolled back to revision %d (now revision %d)\n", rev, res.Revision)
+			return nil
+		})
 	}(), stderr, g)
 }
 
@@ -959,21 +960,17 @@ func cmdApply(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if err != nil {
 			return usagef("apply: %v", err)
 		}
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := withTimeout()
-		defer cancel()
-		res, err := c.PutConfig(ctx, doc, w.options()...)
-		if err != nil {
-			return err
-		}
-		if res.DryRun || g.output != "table" {
-			return printer{stdout, g.output}.result(res, "")
-		}
-		fmt.Fprintf(stdout, "config applied (revision %d)\n", res.Revision)
-		return nil
+		return g.call(func(ctx context.Context, c *client.Client) error {
+			res, err := c.PutConfig(ctx, doc, w.options()...)
+			if err != nil {
+				return err
+			}
+			if res.DryRun || g.output != "table" {
+				return printer{stdout, g.output}.result(res, "")
+			}
+			fmt.Fprintf(stdout, "config applied (revision %d)\n", res.Revision)
+			return nil
+		})
 	}(), stderr, g)
 }
 
@@ -992,26 +989,22 @@ func cmdExport(args []string, stdout, stderr io.Writer) int {
 		if g.output == "table" {
 			return usagef("export: -o table makes no sense for a whole config; use yaml or json")
 		}
-		c, err := g.client()
-		if err != nil {
+		return g.call(func(ctx context.Context, c *client.Client) error {
+			var opts []client.CallOption
+			if rev != 0 {
+				opts = append(opts, client.AtRevision(rev))
+			}
+			format := client.YAML
+			if g.output == "json" {
+				format = client.JSON
+			}
+			doc, _, err := c.GetConfig(ctx, format, opts...)
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(doc)
 			return err
-		}
-		ctx, cancel := withTimeout()
-		defer cancel()
-		var opts []client.CallOption
-		if rev != 0 {
-			opts = append(opts, client.AtRevision(rev))
-		}
-		format := client.YAML
-		if g.output == "json" {
-			format = client.JSON
-		}
-		doc, _, err := c.GetConfig(ctx, format, opts...)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(doc)
-		return err
+		})
 	}(), stderr, g)
 }
 
@@ -1058,45 +1051,42 @@ func cmdTxn(args []string, stdout, stderr io.Writer) int {
 		case verb != "begin" && len(pos) != 1:
 			return usagef("txn %s takes one transaction ID", verb)
 		}
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := withTimeout()
-		defer cancel()
-		out := printer{stdout, g.output}
-		switch verb {
-		case "begin", "get":
-			var tx *client.Transaction
-			if verb == "begin" {
-				tx, err = c.BeginTxn(ctx, version)
-			} else {
-				tx, err = c.GetTxn(ctx, pos[0])
+		return g.call(func(ctx context.Context, c *client.Client) error {
+			out := printer{stdout, g.output}
+			switch verb {
+			case "begin", "get":
+				var tx *client.Transaction
+				var err error
+				if verb == "begin" {
+					tx, err = c.BeginTxn(ctx, version)
+				} else {
+					tx, err = c.GetTxn(ctx, pos[0])
+				}
+				if err != nil {
+					return err
+				}
+				return out.print(tx, []string{"ID", "VERSION", "CHANGES", "EXPIRES"}, [][]string{txnRow(tx)})
+			case "commit":
+				opts := w.options()
+				if msg != "" {
+					opts = append(opts, client.Message(msg))
+				}
+				res, err := c.CommitTxn(ctx, pos[0], opts...)
+				if err != nil {
+					return err
+				}
+				if res.DryRun || g.output != "table" {
+					return out.result(res, "")
+				}
+				fmt.Fprintf(stdout, "transaction %s committed (revision %d)\n", pos[0], res.Revision)
+				return nil
+			default:
+				if err := c.AbortTxn(ctx, pos[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "transaction %s aborted\n", pos[0])
+				return nil
 			}
-			if err != nil {
-				return err
-			}
-			return out.print(tx, []string{"ID", "VERSION", "CHANGES", "EXPIRES"}, [][]string{txnRow(tx)})
-		case "commit":
-			opts := w.options()
-			if msg != "" {
-				opts = append(opts, client.Message(msg))
-			}
-			res, err := c.CommitTxn(ctx, pos[0], opts...)
-			if err != nil {
-				return err
-			}
-			if res.DryRun || g.output != "table" {
-				return out.result(res, "")
-			}
-			fmt.Fprintf(stdout, "transaction %s committed (revision %d)\n", pos[0], res.Revision)
-			return nil
-		default:
-			if err := c.AbortTxn(ctx, pos[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "transaction %s aborted\n", pos[0])
-			return nil
-		}
+		})
 	}(), stderr, g)
 }

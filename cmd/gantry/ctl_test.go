@@ -199,7 +199,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"backend", "put", "b", "-f", notObject}, 2, "want an object"},
 		{[]string{"frontend", "delete"}, 2, "frontend delete takes one NAME"},
 		{[]string{"route"}, 2, "usage: gantry route list|get|put|delete"},
-		{[]string{"route", "put", "r"}, 2, "route put: -f FILE is required"},
+		{[]string{"route", "put", "r"}, 2, "route put: give -f FILE or flags"},
 		{[]string{"route", "get"}, 2, "route get takes one NAME"},
 		{[]string{"rollback"}, 2, "rollback takes one REVISION"},
 		{[]string{"rollback", "abc"}, 2, `"abc" is not a revision number`},
@@ -285,6 +285,39 @@ func (f *fakeAPI) start(t *testing.T, routes map[string]string) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// checkOutput fails the test unless a command exited with want and its
+// output (all) holds every one of wants.
+func checkOutput(t *testing.T, code, want int, all string, wants []string) {
+	t.Helper()
+	if code != want {
+		t.Fatalf("exit %d, want %d: %s", code, want, all)
+	}
+	for _, w := range wants {
+		if !strings.Contains(all, w) {
+			t.Errorf("output lacks %q:\n%s", w, all)
+		}
+	}
+}
+
+// checkRequests fails the test unless the requests f received had, for
+// each want that is not empty: auth as the first one's Authorization, a
+// request line (method and target) holding path, and body as the last
+// body.
+func (f *fakeAPI) checkRequests(t *testing.T, auth, path, body string) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if auth != "" && (len(f.auth) == 0 || f.auth[0] != auth) {
+		t.Errorf("Authorization %q, want %q", f.auth, auth)
+	}
+	if path != "" && !strings.Contains(strings.Join(f.paths, "\n"), path) {
+		t.Errorf("requests %q lack %q", f.paths, path)
+	}
+	if body != "" && (len(f.bodies) == 0 || f.bodies[len(f.bodies)-1] != body) {
+		t.Errorf("body %q, want %q", f.bodies, body)
+	}
 }
 
 const oneLB = `{"lbs": [{"name": "web", "tags": [], "ips": [], "status": "ready"}], "total_count": 1}`
@@ -416,26 +449,8 @@ func TestCLIAgainstFakeServer(t *testing.T) {
 			}
 			var out, errb bytes.Buffer
 			code := runWith(args, strings.NewReader(""), &out, &errb)
-			all := out.String() + errb.String()
-			if code != tt.code {
-				t.Fatalf("exit %d, want %d: %s", code, tt.code, all)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(all, w) {
-					t.Errorf("output lacks %q:\n%s", w, all)
-				}
-			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if tt.wantAuth != "" && (len(f.auth) == 0 || f.auth[0] != tt.wantAuth) {
-				t.Errorf("Authorization %q, want %q", f.auth, tt.wantAuth)
-			}
-			if tt.wantPath != "" && !strings.Contains(strings.Join(f.paths, "\n"), tt.wantPath) {
-				t.Errorf("requests %q lack %q", f.paths, tt.wantPath)
-			}
-			if tt.wantBody != "" && (len(f.bodies) == 0 || f.bodies[len(f.bodies)-1] != tt.wantBody) {
-				t.Errorf("body %q, want %q", f.bodies, tt.wantBody)
-			}
+			checkOutput(t, code, tt.code, out.String()+errb.String(), tt.want)
+			f.checkRequests(t, tt.wantAuth, tt.wantPath, tt.wantBody)
 		})
 	}
 }

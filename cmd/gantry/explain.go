@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -24,29 +25,25 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		if len(pos) > 1 {
 			return usagef("explain takes one CONTAINER (name, ID or ID prefix), got %q", pos)
 		}
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := withTimeout()
-		defer cancel()
-		out := printer{stdout, g.output}
-		if len(pos) == 0 {
-			l, err := c.DiscoveredContainers(ctx)
+		return g.call(func(ctx context.Context, c *client.Client) error {
+			out := printer{stdout, g.output}
+			if len(pos) == 0 {
+				l, err := c.DiscoveredContainers(ctx)
+				if err != nil {
+					return err
+				}
+				rows := make([][]string, len(l.Containers))
+				for i, dc := range l.Containers {
+					rows[i] = []string{dc.Name, shortID(dc.ID), yesNo(dc.Routed), dc.Code, dc.Reason}
+				}
+				return out.print(l, []string{"CONTAINER", "ID", "ROUTED", "CODE", "REASON"}, rows)
+			}
+			dc, err := c.ExplainContainer(ctx, pos[0])
 			if err != nil {
 				return err
 			}
-			rows := make([][]string, len(l.Containers))
-			for i, dc := range l.Containers {
-				rows[i] = []string{dc.Name, shortID(dc.ID), yesNo(dc.Routed), dc.Code, dc.Reason}
-			}
-			return out.print(l, []string{"CONTAINER", "ID", "ROUTED", "CODE", "REASON"}, rows)
-		}
-		dc, err := c.ExplainContainer(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		return out.print(dc, nil, explainRows(dc))
+			return out.print(dc, nil, explainRows(dc))
+		})
 	}(), stderr, g)
 }
 

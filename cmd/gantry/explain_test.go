@@ -81,14 +81,7 @@ func TestCLIDiscovery(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, all)
 				}
 			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			if tt.wantPath != "" && !strings.Contains(strings.Join(f.paths, "\n"), tt.wantPath) {
-				t.Errorf("requests %q lack %q", f.paths, tt.wantPath)
-			}
-			if tt.wantBody != "" && (len(f.bodies) == 0 || f.bodies[len(f.bodies)-1] != tt.wantBody) {
-				t.Errorf("body %q, want %q", f.bodies, tt.wantBody)
-			}
+			f.checkRequests(t, "", tt.wantPath, tt.wantBody)
 		})
 	}
 }

@@ -347,5 +347,6 @@ func statusRows(s *client.Status) [][]string {
 	if s.ApplyError != "" {
 		rows = append(rows, []string{"apply error:", s.ApplyError})
 	}
-	return append(rows, []string{"listeners:", dash(strings.Join(s.Listeners, ", "))})
+	rows = append(rows, []string{"listeners:", dash(strings.Join(s.Listeners, ", "))})
+	return append(rows, discoveryRows(s.Discovery)...) // explain.go
 }

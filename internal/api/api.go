@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gantry-lb/gantry/client"
+	"github.com/gantry-lb/gantry/internal/certs"
 	"github.com/gantry-lb/gantry/internal/config"
 	"github.com/gantry-lb/gantry/internal/control"
 )
@@ -40,7 +41,15 @@ type Options struct {
 	// WaitApplied blocks until the data plane serves revision rev (for
 	// ?wait=applied), or ctx is done.
 	WaitApplied func(ctx context.Context, rev uint64) error
-	Log         *slog.Logger
+	// Discovery shows service discovery (nil: it is off). See discovery.go.
+	Discovery Discovery
+	// Sealer seals the private keys of custom certificates with the data
+	// directory's key (nil: custom certificates are refused with a 503).
+	Sealer *certs.Sealer
+	// CertStatus reports how this node serves a certificate (nil, or
+	// false: the API describes it from the config alone).
+	CertStatus func(name string) (certs.Info, bool)
+	Log        *slog.Logger
 }
 
 // Server is the admin API. Safe for concurrent use.
@@ -98,6 +107,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.URL.Query().Get("revision") != "" {
 		s.problem(w, r, http.StatusBadRequest, "invalid request", "revision= applies to reads; a write always applies to the latest revision (use If-Match to require one)",
 			[]fieldError{{Field: "revision", Detail: "only for GET"}})
+		return
+	}
+	if s.readOnly(w, r) { // discovery.go: objects discovery owns
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -167,6 +179,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.problem(w, r, http.StatusPreconditionFailed, "precondition failed", err.Error(), nil)
 	case errors.Is(err, control.ErrConflict), errors.Is(err, control.ErrLastAdmin):
 		s.problem(w, r, http.StatusConflict, "conflict", err.Error(), nil)
+	case errors.Is(err, errNoSealer):
+		s.problem(w, r, http.StatusServiceUnavailable, "unavailable", err.Error(), nil)
 	case errors.Is(err, control.ErrBusy):
 		w.Header().Set("Retry-After", "1")
 		s.problem(w, r, http.StatusServiceUnavailable, "busy", err.Error(), nil)
@@ -262,6 +276,7 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, req control.Requ
 
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, res *control.Result, status int, body func(rev uint64) (any, error)) {
 	s.scrubChanges(r, res)
+	redactChanges(res.Changes)
 	if res.DryRun || res.Staged {
 		reply(w, http.StatusOK, res.Revision, res)
 		return

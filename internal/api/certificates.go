@@ -25,36 +25,33 @@ import (
 // change lists go through redactConfig and redactChanges.
 
 func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	s.answer(w, r, func(st *control.State) (any, error) {
+		all := make([]client.Certificate, 0, len(st.Config.Certificates))
+		for i := range st.Config.Certificates {
+			c := &st.Config.Certificates[i]
+			all = append(all, s.toCertificateOut(st.Config, c, st.Meta[control.CertificatePath(c.Name)]))
+		}
+		out, total, err := page(r, all, func(c client.Certificate) string { return c.Name }, func(c client.Certificate) int64 { return c.CreatedAt.UnixNano() })
+		if err != nil {
+			return nil, err
+		}
+		return client.CertificateList{Certificates: out, TotalCount: total}, nil
+	})
+}
+
+// certificateView shows certificate name.
+func (s *Server) certificateView(name string) view {
+	return func(st *control.State) (any, error) {
+		c, err := control.FindCertificate(st.Config, name)
+		if err != nil {
+			return nil, err
+		}
+		return s.toCertificateOut(st.Config, c, st.Meta[control.CertificatePath(c.Name)]), nil
 	}
-	all := make([]client.Certificate, 0, len(st.Config.Certificates))
-	for i := range st.Config.Certificates {
-		c := &st.Config.Certificates[i]
-		all = append(all, s.toCertificateOut(st.Config, c, st.Meta[control.CertificatePath(c.Name)]))
-	}
-	out, total, err := page(r, all, func(c client.Certificate) string { return c.Name }, func(c client.Certificate) int64 { return c.CreatedAt.UnixNano() })
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, client.CertificateList{Certificates: out, TotalCount: total})
 }
 
 func (s *Server) getCertificate(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c, err := control.FindCertificate(st.Config, r.PathValue("name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, s.toCertificateOut(st.Config, c, st.Meta[control.CertificatePath(c.Name)]))
+	s.answer(w, r, s.certificateView(r.PathValue("name")))
 }
 
 func (s *Server) putCertificate(w http.ResponseWriter, r *http.Request) {
@@ -88,29 +85,11 @@ func (s *Server) putCertificate(w http.ResponseWriter, r *http.Request) {
 		}
 		return next, nil
 	})
-	s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-		st, err := s.ctl.Get(r.Context(), rev)
-		if err != nil {
-			return nil, err
-		}
-		c, err := control.FindCertificate(st.Config, name)
-		if err != nil {
-			return nil, err
-		}
-		if !existed {
-			w.Header().Set("Location", "/v1/certificates/"+name)
-		}
-		return s.toCertificateOut(st.Config, c, st.Meta[control.CertificatePath(name)]), nil
-	})
+	s.change(w, r, req, http.StatusOK, s.viewAt(r, created(w, "/v1/certificates/"+name, &existed, s.certificateView(name))))
 }
 
 func (s *Server) deleteCertificate(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteCertificate(r.PathValue("name")))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
+	s.remove(w, r, control.DeleteCertificate(r.PathValue("name")))
 }
 
 // errNoSealer answers a custom certificate on a server without a data

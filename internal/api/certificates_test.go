@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,11 +11,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,8 +21,6 @@ import (
 
 	"github.com/gantry-lb/gantry/internal/api"
 	"github.com/gantry-lb/gantry/internal/certs"
-	"github.com/gantry-lb/gantry/internal/control"
-	"github.com/gantry-lb/gantry/internal/store/bolt"
 )
 
 // testSealer seals with a fixed key, as a data directory's would.
@@ -159,21 +154,7 @@ func withCertificateSteps(t *testing.T, steps []payloadStep) []payloadStep {
 // certServer is an API over a fresh store with a sealer.
 func certServer(t *testing.T) (*httptest.Server, string) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.DiscardHandler)
-	ctl := control.New(st, nil, log)
-	tok, _, err := ctl.CreateToken(context.Background(), "admin", control.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(api.Options{Control: ctl, Log: log, Sealer: testSealer(t)}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(srv.Client().CloseIdleConnections)
-	return srv, tok
+	return newAdminServer(t, api.Options{Sealer: testSealer(t)})
 }
 
 func call(t *testing.T, srv *httptest.Server, tok, method, path, body string) (int, string) {

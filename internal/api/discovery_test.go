@@ -4,18 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	gclient "github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/api"
-	"github.com/gantry-lb/gantry/internal/control"
-	"github.com/gantry-lb/gantry/internal/store/bolt"
 )
 
 // fakeDiscovery is a discovery that sees one routed container, vpn-1, of
@@ -80,18 +75,7 @@ func (fakeDiscovery) ReadOnly(lb, frontend, route string) string {
 // discoveryServer is an API over a real store, with disc as discovery.
 func discoveryServer(t *testing.T, disc api.Discovery) (url, admin string) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ctl := control.New(st, nil, slog.New(slog.DiscardHandler))
-	admin, _, err = ctl.CreateToken(context.Background(), "admin", control.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(api.Options{Control: ctl, Log: slog.New(slog.DiscardHandler), Discovery: disc}))
-	t.Cleanup(srv.Close)
+	srv, admin := newAdminServer(t, api.Options{Discovery: disc})
 	return srv.URL, admin
 }
 

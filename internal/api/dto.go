@@ -71,6 +71,9 @@ func headersOut(hs []config.HeaderMatch) []client.HeaderMatch {
 // match or flat, never both; at is the route's field path in the request
 // ("routes[2]", or "match" for a route body of its own).
 func routeToConfig(r routeDTO, at string) (config.Route, error) {
+	if r.Rule != "" { // PUT .../routes/{name} turns it into conditions first (ruleRoute)
+		return config.Route{}, &badRequest{at + ".rule", "a port rule is taken by PUT /v1/lbs/{lb}/frontends/{frontend}/routes/{name} only; give host_header and path_begin here"}
+	}
 	out := config.Route{Name: r.Name, Backend: r.Backend, Priority: r.Priority,
 		HostHeader: r.HostHeader, SNI: r.SNI, MatchSubdomains: r.MatchSubdomains, PathBegin: r.PathBegin, Headers: headersToConfig(r.Headers)}
 	if m := r.Match; m != nil {
@@ -136,6 +139,7 @@ func frontendToConfig(f frontendIn) (config.Frontend, error) {
 		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: aclsToConfig(f.ACLs), Certificates: f.Certificates,
 		ConnectionRateLimit: f.ConnectionRateLimit, AcceptProxyFrom: f.AcceptProxyFrom,
 		RequestHeaders: headerRulesToConfig(f.RequestHeaders), ResponseHeaders: headerRulesToConfig(f.ResponseHeaders)}
+	frontendTLSToConfig(f.FrontendTLS, &out)
 	if f.BackendID != "" {
 		if f.Backend != "" && f.Backend != f.BackendID {
 			return out, &badRequest{"backend_id", "differs from backend; give one"}
@@ -163,7 +167,8 @@ func frontendInOf(f *config.Frontend) frontendIn {
 		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded,
 		Routes: toFrontendOut(f, control.ObjectMeta{}).Routes, ACLs: aclsOut(f.ACLs), Certificates: f.Certificates,
 		ConnectionRateLimit: f.ConnectionRateLimit, AcceptProxyFrom: f.AcceptProxyFrom,
-		RequestHeaders: headerRulesOut(f.RequestHeaders), ResponseHeaders: headerRulesOut(f.ResponseHeaders)}
+		RequestHeaders: headerRulesOut(f.RequestHeaders), ResponseHeaders: headerRulesOut(f.ResponseHeaders),
+		FrontendTLS: frontendTLSOut(f)}
 }
 
 func toFrontendOut(f *config.Frontend, m control.ObjectMeta) frontendOut {
@@ -172,7 +177,7 @@ func toFrontendOut(f *config.Frontend, m control.ObjectMeta) frontendOut {
 		MaxHeaders: f.MaxHeaders, XForwardedFor: f.XForwardedFor, Forwarded: f.Forwarded, ACLs: aclsOut(f.ACLs),
 		Certificates: f.Certificates, ConnectionRateLimit: f.ConnectionRateLimit, AcceptProxyFrom: f.AcceptProxyFrom,
 		RequestHeaders: headerRulesOut(f.RequestHeaders), ResponseHeaders: headerRulesOut(f.ResponseHeaders),
-		Routes: []routeDTO{}, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+		Routes: []routeDTO{}, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, FrontendTLS: frontendTLSOut(f)}
 	for _, r := range f.Routes {
 		out.Routes = append(out.Routes, routeOut(r))
 	}
@@ -230,7 +235,11 @@ func backendToConfig(b backendIn) (config.Backend, error) {
 	out.MaxConnections, out.TimeoutQueue = b.MaxConnections, config.Millis(b.TimeoutQueue)
 	out.MaxRetries, out.RedispatchAttemptCount, out.Host = b.MaxRetries, b.RedispatchAttemptCount, b.Host
 	out.PassiveHealthCheck = passiveToConfig(b.PassiveHealthCheck)
+	out.SSLBridging, out.IgnoreSSLServerVerify, out.H2 = b.SSLBridging, b.IgnoreSSLServerVerify, b.H2
 	if out.Servers, err = backendServers(b); err != nil {
+		return out, err
+	}
+	if out.Docker, err = dockerSelector(b); err != nil { // discovery.go
 		return out, err
 	}
 	if o := b.Options; o != nil {
@@ -272,10 +281,11 @@ func backendServers(b backendIn) ([]config.Server, error) {
 			for _, a := range obj.Addresses {
 				out = append(out, config.Server{IP: a})
 			}
+		case "docker": // a selector, read by dockerSelector (discovery.go)
 		case "computer":
 			return nil, &badRequest{"servers.type", `"computer" names machines of another provider; use "ip" with addresses`}
 		default:
-			return nil, &badRequest{"servers.type", fmt.Sprintf("%q is not one of ip", obj.Type)}
+			return nil, &badRequest{"servers.type", fmt.Sprintf("%q is not one of ip, docker", obj.Type)}
 		}
 	default:
 		return nil, &badRequest{"servers", "must be a list of servers or an object {type, addresses}"}
@@ -353,8 +363,8 @@ func parseTTL(raw json.RawMessage, at string) (config.Millis, error) {
 // applyOptions maps seed 004's options onto b. A setting also given by its
 // model name (proxy_protocol, sticky_sessions...) must agree.
 func applyOptions(o *backendOptions, b *config.Backend) error {
-	if o.TLS || o.TLSVerify {
-		return &badRequest{"options.tls", "TLS to backends is " + config.ErrUnsupported.Error()[len("config: "):]}
+	if err := tlsOptions(o, b); err != nil {
+		return err
 	}
 	if o.ForwardFor != nil && !*o.ForwardFor {
 		return &badRequest{"options.forward_for", "X-Forwarded-For is a frontend setting: set x_forwarded_for: false on the frontend"}
@@ -590,6 +600,8 @@ func toBackendOut(b *config.Backend, m control.ObjectMeta) backendOut {
 		MaxConnections: b.MaxConnections, TimeoutQueue: client.Millis(b.TimeoutQueue),
 		MaxRetries: b.MaxRetries, RedispatchAttemptCount: b.RedispatchAttemptCount, Host: b.Host,
 		PassiveHealthCheck: passiveOut(b.PassiveHealthCheck),
+		Docker:             dockerOut(b.Docker),
+		BackendTLS:         client.BackendTLS{SSLBridging: b.SSLBridging, IgnoreSSLServerVerify: b.IgnoreSSLServerVerify, H2: b.H2},
 		CreatedAt:          m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }
 
@@ -653,6 +665,9 @@ func backendAliases(p map[string]any) error {
 		delete(p, "pool")
 		delete(p, "server_ip")
 		p["servers"] = m["servers"] // replaces the list, as a PUT would
+		if _, given := p["docker"]; !given {
+			p["docker"] = m["docker"] // a servers object of type docker is the docker field
+		}
 	}
 	if o, ok := alias["options"].(map[string]any); ok {
 		delete(p, "options")
@@ -680,6 +695,10 @@ func backendAliases(p map[string]any) error {
 			if v, given := p["send_proxy_v2"]; !given || v == false {
 				p["send_proxy_v2"] = nil
 			}
+		}
+		_, tlsOn := o["tls"]
+		if _, verify := o["tls_verify"]; tlsOn || verify {
+			sets = append(sets, [2]string{"tls", "ssl_bridging"}, [2]string{"tls_verify", "ignore_ssl_server_verify"})
 		}
 		if _, ok := o["sticky_session"]; ok {
 			sets = append(sets, [2]string{"sticky_session.type", "sticky_sessions"}, [2]string{"sticky_session.cookie", "sticky_sessions_cookie_name"},

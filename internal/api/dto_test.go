@@ -59,7 +59,13 @@ func TestBackendBodies(t *testing.T) {
 		{name: "port not a number", body: `{"port": "eighty"}`, wantErr: "port"},
 		{name: "computer servers", body: `{"servers": {"type": "computer", "computer_ids": ["23"]}}`, wantErr: "servers.type"},
 		{name: "unknown server field", body: `{"servers": [{"ip": "10.0.0.1", "prot": 1}]}`, wantErr: "servers"},
-		{name: "tls to backends", body: `{"options": {"tls": true}}`, wantErr: "options.tls"},
+		{name: "tls_verify without tls", body: `{"options": {"tls_verify": true}}`, wantErr: "options.tls_verify"},
+		{name: "tls to backends", body: `{"options": {"tls": true, "tls_verify": true}}`,
+			check: func(t *testing.T, b config.Backend) {
+				if !b.SSLBridging || b.IgnoreSSLServerVerify {
+					t.Fatalf("%+v", b)
+				}
+			}},
 		{name: "forward_for false", body: `{"options": {"forward_for": false}}`, wantErr: "options.forward_for"},
 		{name: "proxy v3", body: `{"options": {"proxy_protocol": "v3"}}`, wantErr: "options.proxy_protocol"},
 		{name: "proxy protocol options, short and long", body: `{"options": {"proxy_protocol": "v2_ssl_cn"}, "proxy_protocol": "proxy_protocol_v2_ssl_cn"}`,
@@ -212,6 +218,13 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 		v.SetInt(int64(*n))
 	case reflect.Bool:
 		v.SetBool(true)
+	case reflect.Map: // DockerSelector.Labels
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fill(t, k, n)
+		fill(t, e, n)
+		m.SetMapIndex(k, e)
+		v.Set(m)
 	default:
 		t.Fatalf("fill: no value for %s", v.Type())
 	}

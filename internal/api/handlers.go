@@ -52,6 +52,11 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/ips/{address}", s.unscopedOnly(s.putIP))
 	m.HandleFunc("DELETE /v1/ips/{address}", s.unscopedOnly(s.deleteIP))
 
+	m.HandleFunc("GET /v1/certificates", s.unscopedOnly(s.listCertificates))
+	m.HandleFunc("GET /v1/certificates/{name}", s.unscopedOnly(s.getCertificate))
+	m.HandleFunc("PUT /v1/certificates/{name}", s.unscopedOnly(s.putCertificate))
+	m.HandleFunc("DELETE /v1/certificates/{name}", s.unscopedOnly(s.deleteCertificate))
+
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends", s.scoped(listOf(s, frontends)))
 	m.HandleFunc("GET /v1/lbs/{lb}/frontends/{name}", s.scoped(getOf(s, frontends)))
 	m.HandleFunc("PUT /v1/lbs/{lb}/frontends/{name}", s.scoped(putOf(s, frontends, false)))
@@ -79,6 +84,8 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /v1/lbs/{lb}/backends/{name}/healthcheck", s.scoped(s.putHealthCheck))
 	m.HandleFunc("DELETE /v1/lbs/{lb}/backends/{name}/healthcheck", s.scoped(s.deleteHealthCheck))
 
+	s.discoveryRoutes(m) // discovery.go
+
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusNotFound, "not found", "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})
@@ -96,8 +103,9 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.StoredRevision = rev
 	if !principalOf(r).Unscoped() {
-		// Listeners and apply errors span every project.
+		// Listeners, apply errors and discovery span every project.
 		st.Listeners = []string{}
+		st.Discovery = nil
 		if st.ApplyError != "" {
 			st.ApplyError = "the latest revision is not applied (details for tokens bound to no project)"
 		}
@@ -118,6 +126,108 @@ func (s *Server) state(r *http.Request) (*control.State, error) {
 	return s.ctl.Get(r.Context(), rev)
 }
 
+// view makes what a GET of an object or list answers from one state. The
+// view of an object also answers the write that changed it, read at the
+// revision the write committed (viewAt).
+type view func(st *control.State) (any, error)
+
+// answer answers a GET with v of the state the request asks for
+// (?revision=, default the head), or the error of either.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, v view) {
+	st, err := s.state(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := v(st)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, st.Revision, out)
+}
+
+// viewAt is the body of a write's answer (see change): v of the state at
+// the revision the write committed.
+func (s *Server) viewAt(r *http.Request, v view) func(rev uint64) (any, error) {
+	return func(rev uint64) (any, error) {
+		st, err := s.ctl.Get(r.Context(), rev)
+		if err != nil {
+			return nil, err
+		}
+		return v(st)
+	}
+}
+
+// created is v for the answer of a PUT that may create its object: when
+// it did (*existed is false once the change ran), the answer carries the
+// object's Location.
+func created(w http.ResponseWriter, location string, existed *bool, v view) view {
+	return func(st *control.State) (any, error) {
+		out, err := v(st)
+		if err == nil && !*existed {
+			w.Header().Set("Location", location)
+		}
+		return out, err
+	}
+}
+
+// remove answers a DELETE that mutate carries out: 204 once committed.
+func (s *Server) remove(w http.ResponseWriter, r *http.Request, mutate func(*config.Config) error) {
+	req, err := s.writeRequest(r, mutate)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.change(w, r, req, http.StatusNoContent, nil)
+}
+
+// bodyRequest is writeRequest for a PUT or PATCH, with the body read whole
+// (raw) for the change to decode: a PATCH merges it into the object as it
+// is inside the change, and a retried change decodes it again.
+func (s *Server) bodyRequest(r *http.Request) (control.Request, []byte, error) {
+	req, err := s.writeRequest(r, nil)
+	if err != nil {
+		return req, nil, err
+	}
+	raw, err := readBody(r)
+	return req, raw, err
+}
+
+// shape is how the API reads one kind of object from a PUT or PATCH body:
+// In is the body's vocabulary, C the model's.
+type shape[C, In any] struct {
+	// current returns an object in a vocabulary In decodes: the base of a
+	// PATCH.
+	current  func(c *C) any
+	aliases  func(map[string]any) error // nil: none
+	inName   func(in *In) string
+	toConfig func(in In) (C, error)
+}
+
+// edit returns the edit of one object a PUT or PATCH with body raw asks
+// for, as control's Put functions take it: from the current object (nil:
+// there is none yet), the new one. PUT decodes raw whole; PATCH merges it
+// into the current object (see body). A name in the body must be the
+// path's (name).
+func (sh *shape[C, In]) edit(r *http.Request, raw []byte, patch bool, name string) func(cur *C) (C, error) {
+	return func(cur *C) (C, error) {
+		var zero C
+		var curIn any
+		if cur != nil {
+			curIn = sh.current(cur)
+		}
+		var in In
+		if err := body(reqWithBody(r, raw), patch, curIn, &in, sh.aliases); err != nil {
+			return zero, err
+		}
+		if err := checkName(sh.inName(&in), name); err != nil {
+			return zero, err
+		}
+		return sh.toConfig(in)
+	}
+}
+
 func wantsYAML(r *http.Request) bool {
 	return r.URL.Query().Get("format") == "yaml" || strings.Contains(r.Header.Get("Accept"), "yaml")
 }
@@ -128,9 +238,11 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	doc := st.Config
+	doc := redactConfig(st.Config) // sealed keys are never shown
 	if doc.LBs == nil {
-		doc = &config.Config{LBs: []config.LB{}} // the state is shared: never modify it
+		empty := *doc // the state is shared: never modify it
+		empty.LBs = []config.LB{}
+		doc = &empty
 	}
 	if wantsYAML(r) {
 		js, err := json.Marshal(doc)
@@ -167,7 +279,9 @@ func (s *Server) putConfig(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Mutate = func(cur *config.Config) error {
-		*cur = *cfg
+		next := cfg.Clone() // a retried change starts from the body again
+		keepSealedKeys(next, cur)
+		*cur = *next
 		return nil
 	}
 	s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
@@ -206,6 +320,9 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	if hs == nil {
 		hs = []control.HistoryEntry{}
+	}
+	for i := range hs {
+		redactChanges(hs[i].Changes)
 	}
 	reply(w, http.StatusOK, rev, map[string]any{"revisions": hs})
 }
@@ -327,39 +444,36 @@ func paginate[T any](r *http.Request, items []T) ([]T, int, error) {
 }
 
 func (s *Server) listLBs(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	all := make([]lbOut, 0, len(st.Config.LBs))
-	for i := range st.Config.LBs {
-		lb := &st.Config.LBs[i]
-		if !visible(r, lb) {
-			continue
+	s.answer(w, r, func(st *control.State) (any, error) {
+		all := make([]lbOut, 0, len(st.Config.LBs))
+		for i := range st.Config.LBs {
+			lb := &st.Config.LBs[i]
+			if !visible(r, lb) {
+				continue
+			}
+			all = append(all, toLBOut(lb, st.Meta[control.LBPath(lb.Name)]))
 		}
-		all = append(all, toLBOut(lb, st.Meta[control.LBPath(lb.Name)]))
+		out, total, err := page(r, all, func(l lbOut) string { return l.Name }, func(l lbOut) int64 { return l.CreatedAt.UnixNano() })
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"lbs": out, "total_count": total}, nil
+	})
+}
+
+// lbView shows load balancer name.
+func lbView(name string) view {
+	return func(st *control.State) (any, error) {
+		lb, err := control.FindLB(st.Config, name)
+		if err != nil {
+			return nil, err
+		}
+		return toLBOut(lb, st.Meta[control.LBPath(lb.Name)]), nil
 	}
-	out, total, err := page(r, all, func(l lbOut) string { return l.Name }, func(l lbOut) int64 { return l.CreatedAt.UnixNano() })
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, map[string]any{"lbs": out, "total_count": total})
 }
 
 func (s *Server) getLB(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	lb, err := control.FindLB(st.Config, r.PathValue("lb"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, toLBOut(lb, st.Meta[control.LBPath(lb.Name)]))
+	s.answer(w, r, lbView(r.PathValue("lb")))
 }
 
 // body reads a PUT body, or for a PATCH merges it (RFC 7386) into the
@@ -441,17 +555,30 @@ func checkName(bodyName, pathName string) error {
 func (s *Server) putLB(patch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("lb")
-		req, err := s.writeRequest(r, nil)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		// PATCH reads the body inside the change, against the head.
-		raw, err := readBody(r)
+		req, raw, err := s.bodyRequest(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		lbs := shape[config.LB, lbIn]{
+			current: func(cur *config.LB) any {
+				return lbIn{Description: cur.Description, Tags: cur.Tags, IPs: cur.IPs, Project: cur.Project}
+			},
+			inName: func(in *lbIn) string { return in.Name },
+			toConfig: func(in lbIn) (config.LB, error) {
+				// A project token's LBs are in its project, whatever the
+				// body omits; naming another one is a mistake, not a move.
+				if tok := principalOf(r); !tok.Unscoped() {
+					if in.Project != "" && in.Project != tok.Project {
+						return config.LB{}, &badRequest{"project", fmt.Sprintf("%q: this token is bound to project %q and can only create LBs in it", in.Project, tok.Project)}
+					}
+					in.Project = tok.Project
+				}
+				return config.LB{Description: in.Description, Tags: in.Tags, IPs: in.IPs, Project: in.Project}, nil
+			},
+		}
+		edit := lbs.edit(r, raw, patch, name)
 		existed := false
 		req.Mutate = control.PutLB(name, func(cur *config.LB) (config.LB, error) {
 			existed = cur != nil
@@ -460,41 +587,9 @@ func (s *Server) putLB(patch bool) http.HandlerFunc {
 				_, err := control.FindLB(&config.Config{}, name)
 				return config.LB{}, err
 			}
-			var curIn any
-			if cur != nil {
-				curIn = lbIn{Description: cur.Description, Tags: cur.Tags, IPs: cur.IPs, Project: cur.Project}
-			}
-			var in lbIn
-			if err := body(reqWithBody(r, raw), patch, curIn, &in, nil); err != nil {
-				return config.LB{}, err
-			}
-			if err := checkName(in.Name, name); err != nil {
-				return config.LB{}, err
-			}
-			// A project token's LBs are in its project, whatever the body
-			// omits; naming another one is a mistake, not a move.
-			if tok := principalOf(r); !tok.Unscoped() {
-				if in.Project != "" && in.Project != tok.Project {
-					return config.LB{}, &badRequest{"project", fmt.Sprintf("%q: this token is bound to project %q and can only create LBs in it", in.Project, tok.Project)}
-				}
-				in.Project = tok.Project
-			}
-			return config.LB{Description: in.Description, Tags: in.Tags, IPs: in.IPs, Project: in.Project}, nil
+			return edit(cur)
 		})
-		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-			st, err := s.ctl.Get(r.Context(), rev)
-			if err != nil {
-				return nil, err
-			}
-			lb, err := control.FindLB(st.Config, name)
-			if err != nil {
-				return nil, err
-			}
-			if !existed {
-				w.Header().Set("Location", "/v1/lbs/"+name)
-			}
-			return toLBOut(lb, st.Meta[control.LBPath(name)]), nil
-		})
+		s.change(w, r, req, http.StatusOK, s.viewAt(r, created(w, "/v1/lbs/"+name, &existed, lbView(name))))
 	}
 }
 
@@ -528,12 +623,7 @@ func (s *Server) deleteLB(w http.ResponseWriter, r *http.Request) {
 		s.problem(w, r, http.StatusForbidden, "forbidden", "release_ip needs a token bound to no project: IPs belong to no project", nil)
 		return
 	}
-	req, err := s.writeRequest(r, control.DeleteLB(r.PathValue("lb"), release))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
+	s.remove(w, r, control.DeleteLB(r.PathValue("lb"), release))
 }
 
 // getStats answers the live state of the LB's servers. The LB must exist

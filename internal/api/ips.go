@@ -20,36 +20,33 @@ func toIPOut(cfg *config.Config, ip *config.IP, m control.ObjectMeta) client.IP 
 }
 
 func (s *Server) listIPs(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	s.answer(w, r, func(st *control.State) (any, error) {
+		all := make([]client.IP, 0, len(st.Config.IPs))
+		for i := range st.Config.IPs {
+			ip := &st.Config.IPs[i]
+			all = append(all, toIPOut(st.Config, ip, st.Meta[control.IPPath(ip.Address)]))
+		}
+		out, total, err := page(r, all, func(ip client.IP) string { return ip.Address }, func(ip client.IP) int64 { return ip.CreatedAt.UnixNano() })
+		if err != nil {
+			return nil, err
+		}
+		return client.IPList{IPs: out, TotalCount: total}, nil
+	})
+}
+
+// ipView shows IP address (in any spelling FindIP accepts).
+func ipView(address string) view {
+	return func(st *control.State) (any, error) {
+		ip, err := control.FindIP(st.Config, address)
+		if err != nil {
+			return nil, err
+		}
+		return toIPOut(st.Config, ip, st.Meta[control.IPPath(ip.Address)]), nil
 	}
-	all := make([]client.IP, 0, len(st.Config.IPs))
-	for i := range st.Config.IPs {
-		ip := &st.Config.IPs[i]
-		all = append(all, toIPOut(st.Config, ip, st.Meta[control.IPPath(ip.Address)]))
-	}
-	out, total, err := page(r, all, func(ip client.IP) string { return ip.Address }, func(ip client.IP) int64 { return ip.CreatedAt.UnixNano() })
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, client.IPList{IPs: out, TotalCount: total})
 }
 
 func (s *Server) getIP(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	ip, err := control.FindIP(st.Config, r.PathValue("address"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, toIPOut(st.Config, ip, st.Meta[control.IPPath(ip.Address)]))
+	s.answer(w, r, ipView(r.PathValue("address")))
 }
 
 func (s *Server) putIP(w http.ResponseWriter, r *http.Request) {
@@ -73,27 +70,10 @@ func (s *Server) putIP(w http.ResponseWriter, r *http.Request) {
 		existed = cur != nil
 		return config.IP{Reverse: in.Reverse, Tags: in.Tags}, nil
 	})
-	s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-		st, err := s.ctl.Get(r.Context(), rev)
-		if err != nil {
-			return nil, err
-		}
-		ip, err := control.FindIP(st.Config, addr)
-		if err != nil {
-			return nil, err
-		}
-		if !existed {
-			w.Header().Set("Location", "/v1/ips/"+ip.Address)
-		}
-		return toIPOut(st.Config, ip, st.Meta[control.IPPath(ip.Address)]), nil
-	})
+	// A new IP is stored under the canonical form of its address.
+	s.change(w, r, req, http.StatusOK, s.viewAt(r, created(w, "/v1/ips/"+config.CanonicalIP(addr), &existed, ipView(addr))))
 }
 
 func (s *Server) deleteIP(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteIP(r.PathValue("address")))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
+	s.remove(w, r, control.DeleteIP(r.PathValue("address")))
 }

@@ -19,14 +19,22 @@ type kind[C any, In any, Out any] struct {
 	out          func(c *C, m control.ObjectMeta) Out
 	outName      func(o Out) string
 	outCreated   func(o Out) int64
-	// current returns the current object in a vocabulary In decodes, the
-	// base of a PATCH.
-	current  func(c *C) any
-	toConfig func(in In) (C, error)
-	inName   func(in *In) string
-	aliases  func(map[string]any) error
-	put      func(lb, name string, edit func(cur *C) (C, error)) func(*config.Config) error
-	del      func(lb, name string) func(*config.Config) error
+	// shape reads PUT and PATCH bodies.
+	shape[C, In]
+	put func(lb, name string, edit func(cur *C) (C, error)) func(*config.Config) error
+	del func(lb, name string) func(*config.Config) error
+	// live, when set, adds to an object what the data plane knows of it
+	// now (the servers a Docker selector resolves to).
+	live func(s *Server, lb string, o *Out)
+}
+
+// show is c as the API shows it, with its live part.
+func (k *kind[C, In, Out]) show(s *Server, lb string, c *C, m control.ObjectMeta) Out {
+	o := k.out(c, m)
+	if k.live != nil {
+		k.live(s, lb, &o)
+	}
+	return o
 }
 
 var frontends = &kind[config.Frontend, frontendIn, frontendOut]{
@@ -38,12 +46,14 @@ var frontends = &kind[config.Frontend, frontendIn, frontendOut]{
 	out:        toFrontendOut,
 	outName:    func(o frontendOut) string { return o.Name },
 	outCreated: func(o frontendOut) int64 { return o.CreatedAt.UnixNano() },
-	current:    func(f *config.Frontend) any { return frontendInOf(f) },
-	toConfig:   frontendToConfig,
-	inName:     func(in *frontendIn) string { return in.Name },
-	aliases:    frontendAliases,
-	put:        control.PutFrontend,
-	del:        control.DeleteFrontend,
+	shape: shape[config.Frontend, frontendIn]{
+		current:  func(f *config.Frontend) any { return frontendInOf(f) },
+		toConfig: frontendToConfig,
+		inName:   func(in *frontendIn) string { return in.Name },
+		aliases:  frontendAliases,
+	},
+	put: control.PutFrontend,
+	del: control.DeleteFrontend,
 }
 
 var backends = &kind[config.Backend, backendIn, backendOut]{
@@ -55,71 +65,56 @@ var backends = &kind[config.Backend, backendIn, backendOut]{
 	out:        toBackendOut,
 	outName:    func(o backendOut) string { return o.Name },
 	outCreated: func(o backendOut) int64 { return o.CreatedAt.UnixNano() },
-	current: func(b *config.Backend) any {
-		c := *b
-		c.Name = ""
-		return c // the model's JSON is valid backendIn JSON
+	shape: shape[config.Backend, backendIn]{
+		current: func(b *config.Backend) any {
+			c := *b
+			c.Name = ""
+			return c // the model's JSON is valid backendIn JSON
+		},
+		toConfig: backendToConfig,
+		inName:   func(in *backendIn) string { return in.Name },
+		aliases:  backendAliases,
 	},
-	toConfig: backendToConfig,
-	inName:   func(in *backendIn) string { return in.Name },
-	aliases:  backendAliases,
-	put:      control.PutBackend,
-	del:      control.DeleteBackend,
+	put:  control.PutBackend,
+	del:  control.DeleteBackend,
+	live: (*Server).resolvedServers,
 }
 
-// shown reads the object at revision rev as the API shows it.
-func (k *kind[C, In, Out]) shown(s *Server, r *http.Request, rev uint64, lbName, name string) (any, error) {
-	st, err := s.ctl.Get(r.Context(), rev)
-	if err != nil {
-		return nil, err
+// view shows object name of load balancer lb.
+func (k *kind[C, In, Out]) view(s *Server, lb, name string) view {
+	return func(st *control.State) (any, error) {
+		c, err := k.find(st.Config, lb, name)
+		if err != nil {
+			return nil, err
+		}
+		return k.show(s, lb, c, st.Meta[k.path(lb, name)]), nil
 	}
-	c, err := k.find(st.Config, lbName, name)
-	if err != nil {
-		return nil, err
-	}
-	return k.out(c, st.Meta[k.path(lbName, name)]), nil
 }
 
 func listOf[C, In, Out any](s *Server, k *kind[C, In, Out]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.state(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		lb, err := control.FindLB(st.Config, r.PathValue("lb"))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		items := k.items(lb)
-		all := make([]Out, 0, len(items))
-		for i := range items {
-			all = append(all, k.out(&items[i], st.Meta[k.path(lb.Name, k.nameOf(&items[i]))]))
-		}
-		out, total, err := page(r, all, k.outName, k.outCreated)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		reply(w, http.StatusOK, st.Revision, map[string]any{k.plural: out, "total_count": total})
+		s.answer(w, r, func(st *control.State) (any, error) {
+			lb, err := control.FindLB(st.Config, r.PathValue("lb"))
+			if err != nil {
+				return nil, err
+			}
+			items := k.items(lb)
+			all := make([]Out, 0, len(items))
+			for i := range items {
+				all = append(all, k.show(s, lb.Name, &items[i], st.Meta[k.path(lb.Name, k.nameOf(&items[i]))]))
+			}
+			out, total, err := page(r, all, k.outName, k.outCreated)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{k.plural: out, "total_count": total}, nil
+		})
 	}
 }
 
 func getOf[C, In, Out any](s *Server, k *kind[C, In, Out]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.state(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		lbName, name := r.PathValue("lb"), r.PathValue("name")
-		c, err := k.find(st.Config, lbName, name)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		reply(w, http.StatusOK, st.Revision, k.out(c, st.Meta[k.path(lbName, name)]))
+		s.answer(w, r, k.view(s, r.PathValue("lb"), r.PathValue("name")))
 	}
 }
 
@@ -128,42 +123,18 @@ func getOf[C, In, Out any](s *Server, k *kind[C, In, Out]) http.HandlerFunc {
 func putOf[C, In, Out any](s *Server, k *kind[C, In, Out], patch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lbName, name := r.PathValue("lb"), r.PathValue("name")
-		req, err := s.writeRequest(r, nil)
+		req, raw, err := s.bodyRequest(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		raw, err := readBody(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		req.Mutate = k.put(lbName, name, func(cur *C) (C, error) {
-			var zero C
-			var curIn any
-			if cur != nil {
-				curIn = k.current(cur)
-			}
-			var in In
-			if err := body(reqWithBody(r, raw), patch, curIn, &in, k.aliases); err != nil {
-				return zero, err
-			}
-			if err := checkName(k.inName(&in), name); err != nil {
-				return zero, err
-			}
-			return k.toConfig(in)
-		})
-		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) { return k.shown(s, r, rev, lbName, name) })
+		req.Mutate = k.put(lbName, name, k.edit(r, raw, patch, name))
+		s.change(w, r, req, http.StatusOK, s.viewAt(r, k.view(s, lbName, name)))
 	}
 }
 
 func deleteOf[C, In, Out any](s *Server, k *kind[C, In, Out]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		req, err := s.writeRequest(r, k.del(r.PathValue("lb"), r.PathValue("name")))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		s.change(w, r, req, http.StatusNoContent, nil)
+		s.remove(w, r, k.del(r.PathValue("lb"), r.PathValue("name")))
 	}
 }

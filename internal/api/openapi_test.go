@@ -11,7 +11,6 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
-	"log/slog"
 	"maps"
 	"mime"
 	"net/http"
@@ -29,7 +28,6 @@ import (
 
 	"github.com/gantry-lb/gantry/internal/api"
 	"github.com/gantry-lb/gantry/internal/control"
-	"github.com/gantry-lb/gantry/internal/store/bolt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -712,13 +710,7 @@ func wantProblemField(want string) func(t *testing.T, resp *http.Response, raw [
 func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 	d := loadDoc(t)
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.DiscardHandler)
-	ctl := control.New(st, nil, log)
+	ctl, log := newControl(t)
 	admin, adminTok, err := ctl.CreateToken(ctx, "admin", control.RoleAdmin)
 	if err != nil {
 		t.Fatal(err)
@@ -737,7 +729,7 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 			ServerStateChangedAt: time.Unix(1_700_000_000, 0).UTC(), LastHealthCheckStatus: "passed", ActiveConnections: 1,
 			TotalConnections: 3, TotalRequests: 10, Responses: map[string]uint64{"2xx": 9, "5xx": 1}, BytesIn: 5, BytesOut: 700}}
 	}
-	srv := httptest.NewServer(api.New(api.Options{Control: ctl, Log: log, WaitApplied: notApplied, Stats: stats}))
+	srv := httptest.NewServer(api.New(api.Options{Control: ctl, Log: log, WaitApplied: notApplied, Discovery: fakeDiscovery{} /* discovery_test.go */, Stats: stats, Sealer: testSealer(t)}))
 	t.Cleanup(srv.Close)
 	client := srv.Client()
 	t.Cleanup(client.CloseIdleConnections)
@@ -883,6 +875,36 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		{name: "delete route dry run", method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/alpha?dry_run=true", status: 200, check: wantField(true, "dry_run")},
 		{name: "delete route", method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/alpha", status: 204},
 		{name: "deleted route", method: "GET", path: "/v1/lbs/web/frontends/main/routes/alpha", status: 404},
+		// Discovery (a fake one, discovery_test.go): Docker selectors,
+		// port rules, read-only objects and the /v1/discovery reads.
+		{name: "put backend docker selector", method: "PUT", path: "/v1/lbs/web/backends/sel", status: 200,
+			body: `{"mode": "http", "servers": {"type": "docker", "selector": {"labels": {"app": "vpn"}}, "port": 80}}`,
+			check: func(t *testing.T, resp *http.Response, raw []byte, v any) {
+				wantField(json.Number("80"), "docker", "port")(t, resp, raw, v)
+				wantField("vpn-1", "resolved_servers", "0", "container")(t, resp, raw, v)
+			}},
+		{name: "put backend docker service", method: "PUT", path: "/v1/lbs/web/backends/svc", status: 200,
+			body: `{"forward_protocol": "http", "forward_port": 81, "docker": {"project": "prod", "service": "vpn"}}`, check: wantField([]any{}, "resolved_servers")},
+		{name: "docker selector of everything is 422", method: "PUT", path: "/v1/lbs/web/backends/all", status: 422,
+			body: `{"mode": "http", "servers": {"type": "docker", "port": 80}}`, check: wantProblemField("lbs[web].backends[all].docker")},
+		{name: "get backend docker", method: "GET", path: "/v1/lbs/web/backends/sel", status: 200, check: wantField("running", "resolved_servers", "0", "state")},
+		{name: "put route as a port rule", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/ruled", status: 200,
+			body: `{"rule": "rule.example.com:80/x=80", "backend": "vpn"}`, check: wantField("/x", "match", "path_begin")},
+		{name: "port rule to a port the backend does not serve is 422", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/ruled", status: 422,
+			body: `{"rule": "rule.example.com=8080", "backend": "vpn"}`, check: wantProblemField("rule")},
+		{name: "port rule and a host is 400", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/ruled", status: 400,
+			body: `{"rule": "rule.example.com=80", "host_header": "a.example.com", "backend": "vpn"}`, check: wantProblemField("rule")},
+		{name: "delete port rule route", method: "DELETE", path: "/v1/lbs/web/frontends/main/routes/ruled", status: 204},
+		{name: "delete backend svc", method: "DELETE", path: "/v1/lbs/web/backends/svc", status: 204},
+		{name: "delete backend sel", method: "DELETE", path: "/v1/lbs/web/backends/sel", status: 204},
+		{name: "write to the entry point is 409", method: "PUT", path: "/v1/lbs/docker", body: `{}`, status: 409},
+		{name: "write to a discovered route is 409", method: "PUT", path: "/v1/lbs/web/frontends/main/routes/docker-vpn.example.com-1a2b3c", body: `{"backend": "vpn"}`, status: 409},
+		{name: "discovery status", method: "GET", path: "/v1/discovery", status: 200, check: wantField(json.Number("7"), "generation")},
+		{name: "discovered containers", method: "GET", path: "/v1/discovery/containers", status: 200, check: wantField("routed", "containers", "0", "code")},
+		{name: "explain a container", method: "GET", path: "/v1/discovery/containers/vpn-1", status: 200, check: wantField(true, "port_checks", "0", "listening")},
+		{name: "explain a missing container", method: "GET", path: "/v1/discovery/containers/nope", status: 404},
+		{name: "discovered routes", method: "GET", path: "/v1/discovery/routes?lb=docker&frontend=http", status: 200, check: wantField("docker", "routes", "0", "source")},
+		{name: "discovered backends", method: "GET", path: "/v1/discovery/backends", status: 200, check: wantField("172.17.0.2:80", "backends", "0", "servers", "0", "address")},
 		// The ACLs of main as a sub-resource: the two examples of issue 5.
 		{name: "put acl moved", method: "PUT", path: "/v1/lbs/web/frontends/main/acls/moved", status: 200,
 			body: `{"index": 1, "match": {"http_filter": "path_begin", "http_filter_value": ["/old"]},
@@ -1014,6 +1036,7 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		// Projects: a project token sees only its project's LBs.
 		{name: "create a project token", method: "POST", path: "/v1/tokens", body: `{"name": "blue", "role": "admin", "project": "blue"}`, status: 201, saveField: "blue=secret",
 			check: wantField("blue", "project")},
+		{name: "discovery is for tokens bound to no project", method: "GET", path: "/v1/discovery/containers", auth: "{blue}", status: 403},
 		{name: "bad project", method: "POST", path: "/v1/tokens", body: `{"name": "x", "role": "viewer", "project": "no way"}`, badBody: true, status: 422, check: wantProblemField("project")},
 		{name: "lb of another project", method: "PUT", path: "/v1/lbs/green-web", body: `{"project": "green"}`, status: 200, check: wantField("green", "project")},
 		{name: "project token creates an lb", method: "PUT", path: "/v1/lbs/blue-web", auth: "{blue}", body: `{"description": "blue"}`, status: 200, check: wantField("blue", "project")},
@@ -1041,6 +1064,7 @@ func TestOpenAPIDescribesRealPayloads(t *testing.T) {
 		{name: "project admin lists tokens", method: "GET", path: "/v1/tokens", auth: "{blue}", status: 403},
 	}
 
+	steps = withCertificateSteps(t, steps)
 	vars := map[string]string{"adminid": adminTok.ID}
 	exercised := map[string]bool{}
 	for _, step := range steps {

@@ -3,17 +3,14 @@ package api_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	gclient "github.com/gantry-lb/gantry/client"
 	"github.com/gantry-lb/gantry/internal/api"
 	"github.com/gantry-lb/gantry/internal/control"
-	"github.com/gantry-lb/gantry/internal/store/bolt"
 )
 
 type secEnv struct {
@@ -25,13 +22,7 @@ type secEnv struct {
 
 func newSecEnv(t *testing.T) *secEnv {
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.DiscardHandler)
-	ctl := control.New(st, nil, log)
+	ctl, log := newControl(t)
 	admin, _, _ := ctl.CreateToken(ctx, "admin", control.RoleAdmin) // store revision 1: empty config
 	blue, _, _ := ctl.CreateToken(ctx, "blue", control.RoleEditor, control.InProject("blue"))
 	green, _, _ := ctl.CreateToken(ctx, "green", control.RoleEditor, control.InProject("green"))

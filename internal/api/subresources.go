@@ -35,35 +35,32 @@ func findRoute(cfg *config.Config, lbName, fe, name string) (config.Route, int, 
 // listRoutes answers every route of a frontend in order, named or not:
 // the index is the order, so the list is not paged or sorted.
 func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	s.answer(w, r, func(st *control.State) (any, error) {
+		f, err := frontends.find(st.Config, r.PathValue("lb"), r.PathValue("frontend"))
+		if err != nil {
+			return nil, err
+		}
+		out := make([]indexedRoute, len(f.Routes))
+		for i, rt := range f.Routes {
+			out[i] = toIndexedRoute(rt, i)
+		}
+		return map[string]any{"routes": out, "total_count": len(out)}, nil
+	})
+}
+
+// routeView shows route name of frontend fe of load balancer lb.
+func routeView(lb, fe, name string) view {
+	return func(st *control.State) (any, error) {
+		rt, i, err := findRoute(st.Config, lb, fe, name)
+		if err != nil {
+			return nil, err
+		}
+		return toIndexedRoute(rt, i), nil
 	}
-	f, err := frontends.find(st.Config, r.PathValue("lb"), r.PathValue("frontend"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := make([]indexedRoute, len(f.Routes))
-	for i, rt := range f.Routes {
-		out[i] = toIndexedRoute(rt, i)
-	}
-	reply(w, http.StatusOK, st.Revision, map[string]any{"routes": out, "total_count": len(out)})
 }
 
 func (s *Server) getRoute(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rt, i, err := findRoute(st.Config, r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, toIndexedRoute(rt, i))
+	s.answer(w, r, routeView(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
 }
 
 // putRoute creates or replaces a named route; with index it also moves it.
@@ -83,6 +80,11 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	rule, err := ruleRoute(&in.Route) // discovery.go: "host:port/path=port"
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	idx := -1
 	if in.Index != nil {
 		if *in.Index < 0 {
@@ -96,29 +98,14 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	req.Mutate = control.PutRoute(lbName, fe, name, func(*config.Route, int) (config.Route, int, error) {
+	req.Mutate = withRule(lbName, fe, rt.Backend, rule, control.PutRoute(lbName, fe, name, func(*config.Route, int) (config.Route, int, error) {
 		return rt, idx, nil
-	})
-	s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-		st, err := s.ctl.Get(r.Context(), rev)
-		if err != nil {
-			return nil, err
-		}
-		got, i, err := findRoute(st.Config, lbName, fe, name)
-		if err != nil {
-			return nil, err
-		}
-		return toIndexedRoute(got, i), nil
-	})
+	}))
+	s.change(w, r, req, http.StatusOK, s.viewAt(r, routeView(lbName, fe, name)))
 }
 
 func (s *Server) deleteRoute(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteRoute(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
+	s.remove(w, r, control.DeleteRoute(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
 }
 
 // healthCheckOf returns a backend's health check, or ErrNotFound when it
@@ -134,30 +121,27 @@ func healthCheckOf(cfg *config.Config, lbName, backend string) (*config.HealthCh
 	return b.HealthCheck, nil
 }
 
+// healthCheckView shows the health check of backend name of load
+// balancer lb.
+func healthCheckView(lb, name string) view {
+	return func(st *control.State) (any, error) {
+		hc, err := healthCheckOf(st.Config, lb, name)
+		if err != nil {
+			return nil, err
+		}
+		return healthOut(hc), nil
+	}
+}
+
 func (s *Server) getHealthCheck(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	hc, err := healthCheckOf(st.Config, r.PathValue("lb"), r.PathValue("name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, healthOut(hc))
+	s.answer(w, r, healthCheckView(r.PathValue("lb"), r.PathValue("name")))
 }
 
 // putHealthCheck replaces a backend's health check, in Scaleway's shape or
 // seed 004's, leaving the rest of the backend alone.
 func (s *Server) putHealthCheck(w http.ResponseWriter, r *http.Request) {
 	lbName, name := r.PathValue("lb"), r.PathValue("name")
-	req, err := s.writeRequest(r, nil)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	raw, err := readBody(r)
+	req, raw, err := s.bodyRequest(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -170,26 +154,11 @@ func (s *Server) putHealthCheck(w http.ResponseWriter, r *http.Request) {
 	// The change only reads hc (validates, diffs and stores it), so every
 	// attempt may share it.
 	req.Mutate = control.PutHealthCheck(lbName, name, func(*config.HealthCheck) (*config.HealthCheck, error) { return hc, nil })
-	s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-		st, err := s.ctl.Get(r.Context(), rev)
-		if err != nil {
-			return nil, err
-		}
-		got, err := healthCheckOf(st.Config, lbName, name)
-		if err != nil {
-			return nil, err
-		}
-		return healthOut(got), nil
-	})
+	s.change(w, r, req, http.StatusOK, s.viewAt(r, healthCheckView(lbName, name)))
 }
 
 func (s *Server) deleteHealthCheck(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteHealthCheck(r.PathValue("lb"), r.PathValue("name")))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
+	s.remove(w, r, control.DeleteHealthCheck(r.PathValue("lb"), r.PathValue("name")))
 }
 
 // sortACLs orders ACLs as they apply: ascending index, then name.
@@ -209,44 +178,48 @@ func (s *Server) listACLs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &badRequest{"order_by", "ACLs are listed in the order they apply (index, then name); order_by is not taken"})
 		return
 	}
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	s.answer(w, r, func(st *control.State) (any, error) {
+		f, err := frontends.find(st.Config, r.PathValue("lb"), r.PathValue("frontend"))
+		if err != nil {
+			return nil, err
+		}
+		all := aclsOut(f.ACLs)
+		if all == nil {
+			all = []client.ACL{}
+		}
+		if sub := r.URL.Query().Get("name"); sub != "" {
+			all = slices.DeleteFunc(all, func(a client.ACL) bool { return !strings.Contains(a.Name, sub) })
+		}
+		sortACLs(all)
+		out, total, err := paginate(r, all)
+		if err != nil {
+			return nil, err
+		}
+		return client.ACLList{ACLs: out, TotalCount: total}, nil
+	})
+}
+
+// aclView shows ACL name of frontend fe of load balancer lb.
+func aclView(lb, fe, name string) view {
+	return func(st *control.State) (any, error) {
+		a, err := control.FindACL(st.Config, lb, fe, name)
+		if err != nil {
+			return nil, err
+		}
+		return aclOut(*a), nil
 	}
-	f, err := frontends.find(st.Config, r.PathValue("lb"), r.PathValue("frontend"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	all := aclsOut(f.ACLs)
-	if all == nil {
-		all = []client.ACL{}
-	}
-	if sub := r.URL.Query().Get("name"); sub != "" {
-		all = slices.DeleteFunc(all, func(a client.ACL) bool { return !strings.Contains(a.Name, sub) })
-	}
-	sortACLs(all)
-	out, total, err := paginate(r, all)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, client.ACLList{ACLs: out, TotalCount: total})
 }
 
 func (s *Server) getACL(w http.ResponseWriter, r *http.Request) {
-	st, err := s.state(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a, err := control.FindACL(st.Config, r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	reply(w, http.StatusOK, st.Revision, aclOut(*a))
+	s.answer(w, r, aclView(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
+}
+
+// acls reads ACL bodies: the API's ACL is both their vocabulary and the
+// base of a PATCH.
+var acls = &shape[config.ACL, client.ACL]{
+	current:  func(a *config.ACL) any { return aclOut(*a) },
+	inName:   func(in *client.ACL) string { return in.Name },
+	toConfig: func(in client.ACL) (config.ACL, error) { return aclToConfig(in), nil },
 }
 
 // putACL handles PUT (create or replace an ACL) and, with patch, PATCH (a
@@ -255,49 +228,16 @@ func (s *Server) getACL(w http.ResponseWriter, r *http.Request) {
 func (s *Server) putACL(patch bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lbName, fe, name := r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")
-		req, err := s.writeRequest(r, nil)
+		req, raw, err := s.bodyRequest(r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		raw, err := readBody(r)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		req.Mutate = control.PutACL(lbName, fe, name, func(cur *config.ACL) (config.ACL, error) {
-			var curIn any
-			if cur != nil {
-				curIn = aclOut(*cur)
-			}
-			var in client.ACL
-			if err := body(reqWithBody(r, raw), patch, curIn, &in, nil); err != nil {
-				return config.ACL{}, err
-			}
-			if err := checkName(in.Name, name); err != nil {
-				return config.ACL{}, err
-			}
-			return aclToConfig(in), nil
-		})
-		s.change(w, r, req, http.StatusOK, func(rev uint64) (any, error) {
-			st, err := s.ctl.Get(r.Context(), rev)
-			if err != nil {
-				return nil, err
-			}
-			a, err := control.FindACL(st.Config, lbName, fe, name)
-			if err != nil {
-				return nil, err
-			}
-			return aclOut(*a), nil
-		})
+		req.Mutate = control.PutACL(lbName, fe, name, acls.edit(r, raw, patch, name))
+		s.change(w, r, req, http.StatusOK, s.viewAt(r, aclView(lbName, fe, name)))
 	}
 }
 
 func (s *Server) deleteACL(w http.ResponseWriter, r *http.Request) {
-	req, err := s.writeRequest(r, control.DeleteACL(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.change(w, r, req, http.StatusNoContent, nil)
+	s.remove(w, r, control.DeleteACL(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
 }

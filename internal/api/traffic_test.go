@@ -1,21 +1,15 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gantry-lb/gantry/internal/api"
-	"github.com/gantry-lb/gantry/internal/control"
-	"github.com/gantry-lb/gantry/internal/store/bolt"
 )
 
 // The traffic options of issue 5 through the native API: every new field
@@ -33,20 +27,7 @@ type apiEnv struct {
 
 func newAPIEnv(t *testing.T) *apiEnv {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.DiscardHandler)
-	ctl := control.New(st, nil, log)
-	admin, _, err := ctl.CreateToken(context.Background(), "admin", control.RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(api.New(api.Options{Control: ctl, Log: log}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(srv.Client().CloseIdleConnections)
+	srv, admin := newAdminServer(t, api.Options{})
 	return &apiEnv{t: t, url: srv.URL, admin: admin, c: srv.Client()}
 }
 
@@ -343,7 +324,7 @@ func TestInvalidTrafficOptions(t *testing.T) {
 		{"seed 004 proxy protocol", "PATCH", "/v1/lbs/web/backends/b", `{"options": {"proxy_protocol": "v3"}}`, 400, "options.proxy_protocol"},
 		{"seed 004 sticky type", "PATCH", "/v1/lbs/web/backends/b", `{"options": {"sticky_session": {"type": "source"}}}`, 400, "options.sticky_session.type"},
 		{"seed 004 check type", "PUT", "/v1/lbs/web/backends/b/healthcheck", `{"type": "icmp"}`, 400, "type"},
-		{"tls to backends", "PATCH", "/v1/lbs/web/backends/b", `{"options": {"tls": true}}`, 400, "options.tls"},
+		{"tls_verify without tls", "PATCH", "/v1/lbs/web/backends/b", `{"options": {"tls_verify": true}}`, 400, "options.tls_verify"},
 		{"rate limit", "PATCH", "/v1/lbs/web/frontends/main", `{"connection_rate_limit": -1}`, 422, fe + "connection_rate_limit"},
 		{"proxy senders", "PATCH", "/v1/lbs/web/frontends/main", `{"accept_proxy_from": ["10.0.0.0/40"]}`, 422, fe + "accept_proxy_from[0]"},
 		{"header action", "PATCH", "/v1/lbs/web/frontends/main", `{"request_headers": [{"action": "replace", "name": "X-A", "value": "1"}]}`, 422, fe + "request_headers[0].action"},

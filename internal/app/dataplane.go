@@ -11,6 +11,7 @@ import (
 
 	"github.com/gantry-lb/gantry/internal/balance"
 	"github.com/gantry-lb/gantry/internal/config"
+	"github.com/gantry-lb/gantry/internal/control"
 	"github.com/gantry-lb/gantry/internal/health"
 	"github.com/gantry-lb/gantry/internal/httpproxy"
 	"github.com/gantry-lb/gantry/internal/listener"
@@ -37,6 +38,21 @@ type Dataplane struct {
 
 	mu       sync.Mutex // serialises Apply
 	revision uint64
+	// compiled is what the published snapshot was compiled from, and
+	// state the stored state it came from when ApplyState published it:
+	// the next revision compiles only what changed since
+	// (dataplane_compile.go).
+	compiled *snapshot.Compiled
+	state    *control.State
+
+	// disc, when set, adds discovered containers to every build
+	// (discovery.go); stored is the last config applied, which a new
+	// container set is applied with.
+	disc   *discoveryState
+	stored *config.Config
+
+	// tls serves https frontends (tls.go).
+	tls tlsState
 
 	stop chan struct{}
 	done chan struct{}
@@ -81,17 +97,30 @@ func (d *Dataplane) ApplyRevision(cfg *config.Config, rev uint64) error {
 	return d.apply(cfg, rev)
 }
 
-func (d *Dataplane) apply(cfg *config.Config, rev uint64) error {
-	snap, err := snapshot.BuildLive(cfg, snapshot.Live{Registry: d.reg, Tables: d.tables, CookieSecret: d.secret}, rev)
+func (d *Dataplane) apply(cfg *config.Config, rev uint64) error { return d.applyDelta(cfg, rev, nil) }
+
+// applyDelta compiles cfg, only what delta changed since the published
+// snapshot when it can, and publishes it as revision rev.
+func (d *Dataplane) applyDelta(cfg *config.Config, rev uint64, delta *config.Delta) error {
+	snap, comp, err := d.buildDelta(cfg, rev, delta) // dataplane_compile.go
+	if err == nil {
+		err = d.attachTLS(snap, cfg) // tls.go
+	}
 	if err != nil {
 		d.reg.Retain(d.keys())
 		return err
 	}
-	if err := d.listeners.Sync(snap.Addrs(), func() { d.snaps.Store(snap) }); err != nil {
+	publish := func() {
+		d.syncCerts(cfg) // tls.go: the certificates before the frontends that serve them
+		d.snaps.Store(snap)
+	}
+	if err := d.listeners.Sync(snap.Addrs(), publish); err != nil {
 		d.reg.Retain(d.keys())
 		return err
 	}
 	d.revision = snap.Revision
+	d.compiled, d.state = comp, nil
+	d.stored = cfg
 	d.checker.Sync(snap.HealthTargets())
 	d.reg.Retain(snap.EndpointKeys())
 	d.reg.RetainFrontends(snap.FrontendKeys())
@@ -115,6 +144,7 @@ func (d *Dataplane) Snapshot() *snapshot.Snapshot { return d.snaps.Load() }
 // done, then stops health checks.
 func (d *Dataplane) Shutdown(ctx context.Context) {
 	d.listeners.Shutdown(ctx)
+	d.http.CloseIdleConnections() // HTTP/2 connections to backends with h2
 	close(d.stop)
 	<-d.done
 	d.checker.Close()
@@ -133,6 +163,8 @@ func (d *Dataplane) serve(c *listener.Conn) {
 	switch fe.Protocol {
 	case config.ProtocolHTTP:
 		d.http.Serve(c)
+	case config.ProtocolHTTPS:
+		d.serveTLS(c, fe) // tls.go
 	case config.ProtocolTCP:
 		d.tcp.Serve(c, fe)
 	}

@@ -1,14 +1,10 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,51 +42,23 @@ func startDockerServe(t testing.TB, edit func(o *app.DockerOptions)) *dockerServ
 	if edit != nil {
 		edit(&o)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	var out bytes.Buffer
-	go func() {
-		done <- app.Serve(ctx, app.ServeOptions{Admin: "127.0.0.1:0", DataDir: dir, Log: testLog(t), DrainTimeout: 5 * time.Second,
-			Ready: func(a string) { ready <- a }, Docker: o}, &out)
-	}()
-	var admin string
-	select {
-	case admin = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatal("serve did not start")
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, app.TokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &dockerServe{server: &server{admin: admin, token: strings.TrimSpace(string(tok))}, http: port,
+	srv := startServe(t, dir, func(so *app.ServeOptions) { so.Docker = o })
+	s := &dockerServe{server: srv, http: port,
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	select {
 	case s.prov = <-provs:
 	default:
 	}
-	s.api, err = client.New("http://"+admin, s.token)
+	var err error
+	s.api, err = client.New("http://"+srv.admin, srv.token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	s.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve returned %v", err)
-		}
+	stop := srv.stop
+	srv.stop = func() {
+		stop()
 		s.hc.CloseIdleConnections()
 	}
-	t.Cleanup(s.stop)
 	return s
 }
 
@@ -433,6 +401,20 @@ func TestDocker(t *testing.T) {
 				t.Fatalf("after the resync: %d %q %v", code, be, err)
 			}
 		}
+		// GET /metrics says so: connected, resynced, the lag of the
+		// events applied, and the containers (other tests' too).
+		text := g.metricsText(t)
+		for series, least := range map[string]float64{
+			`gantry_discovery_connected{provider="docker"}`:                     1,
+			`gantry_discovery_last_resync_timestamp_seconds{provider="docker"}`: float64(time.Now().Add(-time.Minute).Unix()),
+			`gantry_discovery_lag_seconds_count{provider="docker"}`:             1,
+			`gantry_discovery_containers_seen{provider="docker"}`:               2,
+			`gantry_discovery_containers_routed{provider="docker"}`:             1,
+		} {
+			if v := metricValue(text, series); v < least {
+				t.Errorf("%s is %v, want at least %v", series, v, least)
+			}
+		}
 	})
 
 	t.Run("selector", func(t *testing.T) {
@@ -552,14 +534,14 @@ func TestDockerEngineGone(t *testing.T) {
 	}
 	image := dockertest.BuildImage(t)
 	cli := dockertest.Client(t)
-	proxy := newSockProxy(t)
-	g := startDockerServe(t, func(o *app.DockerOptions) { o.Host = "unix://" + proxy.path })
+	proxy := dockertest.NewSockProxy(t)
+	g := startDockerServe(t, func(o *app.DockerOptions) { o.Host = "unix://" + proxy.Path })
 	host := "gone-" + dockertest.RandomSuffix() + ".example.test"
 	dockertest.RunSpec(t, cli, image, dockertest.Spec{Name: dockertest.UniqueName("gone"), Env: []string{"NAME=gone"},
 		Labels: labels("gantry.enable", "true", "gantry.http.hosts", host)})
 	g.waitBackend(t, 0, host, "gone", 10*time.Second)
 
-	proxy.stop()
+	proxy.Stop()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st := g.must(t, 200, "GET", "/v1/status", nil)
@@ -576,7 +558,7 @@ func TestDockerEngineGone(t *testing.T) {
 			t.Fatalf("the last-known container is not served: %d %q %v", code, be, err)
 		}
 	}
-	proxy.start(t)
+	proxy.Start(t)
 	deadline = time.Now().Add(15 * time.Second)
 	for {
 		st := g.must(t, 200, "GET", "/v1/status", nil)
@@ -588,86 +570,4 @@ func TestDockerEngineGone(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// sockProxy forwards a unix socket to the engine's, and can be stopped to
-// make the engine look gone without touching it.
-type sockProxy struct {
-	path, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        map[net.Conn]bool
-	wg           sync.WaitGroup
-}
-
-func newSockProxy(t testing.TB) *sockProxy {
-	dir, err := os.MkdirTemp("", "gantry-sock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := "/var/run/docker.sock"
-	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
-		target = strings.TrimPrefix(h, "unix://")
-	}
-	p := &sockProxy{path: filepath.Join(dir, "docker.sock"), target: target, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { p.stop(); os.RemoveAll(dir) })
-	p.start(t)
-	return p
-}
-
-func (p *sockProxy) start(t testing.TB) {
-	ln, err := net.Listen("unix", p.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("unix", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.ln != ln {
-				p.mu.Unlock()
-				c.Close()
-				up.Close()
-				return
-			}
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			p.wg.Add(2)
-			pipe := func(dst, src net.Conn) {
-				defer p.wg.Done()
-				_, _ = io.Copy(dst, src)
-				dst.Close()
-				src.Close()
-			}
-			go pipe(up, c)
-			go pipe(c, up)
-		}
-	}()
-}
-
-func (p *sockProxy) stop() {
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }

@@ -30,60 +30,38 @@ const (
 // and counts the requests it read.
 func startFaultBackend(t *testing.T, f fault) (string, *atomic.Int64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var hits atomic.Int64
 	done := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		close(done)
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	addr := rawServer(t, func(c net.Conn, _ int) {
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					hits.Add(1)
-					switch f {
-					case faultReset:
-						c.(*net.TCPConn).SetLinger(0)
-						return
-					case faultHang:
-						select {
-						case <-done:
-						case <-time.After(10 * time.Second):
-						}
-						return
-					case faultSlow:
-						time.Sleep(150 * time.Millisecond)
-						fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Backend: slow\r\nContent-Length: 2\r\n\r\nok")
-					case faultTruncated:
-						fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
-						return
-					}
+			io.Copy(io.Discard, req.Body)
+			hits.Add(1)
+			switch f {
+			case faultReset:
+				c.(*net.TCPConn).SetLinger(0)
+				return
+			case faultHang:
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
 				}
-			}()
+				return
+			case faultSlow:
+				time.Sleep(150 * time.Millisecond)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Backend: slow\r\nContent-Length: 2\r\n\r\nok")
+			case faultTruncated:
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+				return
+			}
 		}
-	}()
-	return ln.Addr().String(), &hits
+	})
+	t.Cleanup(func() { close(done) }) // before rawServer's: releases hung handlers
+	return addr, &hits
 }
 
 func faultConfig(port int, timeoutServer config.Millis, addrs ...string) *config.Config {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-lb/gantry/internal/certs/pebbletest"
 )
 
 // knownH2specFailures reads the h2spec cases docs/conformance.md lists as
@@ -56,7 +58,7 @@ func TestE2EH2Spec(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs h2spec")
 	}
-	bin := lookBin(t, "h2spec")
+	bin := pebbletest.LookBin(t, "h2spec")
 	ts := startTLSSetup(t)
 	port := freePort(t)
 	ts.s.must(t, 200, "PUT", "/v1/lbs/web/frontends/tls?wait=applied", map[string]any{"inbound_port": port, "protocol": "https",

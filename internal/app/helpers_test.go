@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,23 +100,51 @@ func serverAt(addr string) config.Server {
 }
 
 // rawServer calls handle with every connection accepted on a loopback
-// port (n counts connections from 0), for backends that misbehave in ways
-// net/http will not, and returns the address.
+// port (n counts connections from 0), each in a goroutine of its own, and
+// closes the connection when handle returns; for backends that misbehave
+// in ways net/http will not, and for servers net/http is not. It returns
+// the address. At cleanup it stops accepting, closes the connections
+// still open, and waits for every handle to return.
 func rawServer(t testing.TB, handle func(c net.Conn, n int)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for n := 0; ; n++ {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
 			go func() {
-				defer c.Close()
+				defer wg.Done()
+				defer func() {
+					mu.Lock()
+					delete(conns, c)
+					mu.Unlock()
+					c.Close()
+				}()
 				handle(c, n)
 			}()
 		}

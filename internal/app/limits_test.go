@@ -133,38 +133,8 @@ func TestIntegrationFailoverHost(t *testing.T) {
 
 func TestIntegrationShutdownSessions(t *testing.T) {
 	// A TCP server that answers health checks (connects) and holds
-	// sessions open; it stops accepting when told to.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go func() {
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	host, p, _ := net.SplitHostPort(ln.Addr().String())
-	n, _ := strconv.Atoi(p)
+	// sessions open (echoing) until the test ends.
+	addr := rawServer(t, func(c net.Conn, _ int) { io.Copy(c, c) })
 	port := freePort(t)
 	for _, action := range []string{config.MarkedDownShutdown, config.MarkedDownNone} {
 		t.Run(action, func(t *testing.T) {
@@ -172,7 +142,7 @@ func TestIntegrationShutdownSessions(t *testing.T) {
 				Backends: []config.Backend{{Name: "b", ForwardProtocol: "tcp", OnMarkedDownAction: action,
 					HealthCheck: &config.HealthCheck{CheckDelay: 100, CheckTimeout: 100, CheckMaxRetries: 1,
 						TCPConfig: &config.TCPCheck{Send: "ping\n", Expect: "ping"}},
-					Servers: []config.Server{{IP: host, Port: n}}}},
+					Servers: []config.Server{serverAt(addr)}}},
 				Frontends: []config.Frontend{{Name: "f", InboundPort: port, Backend: "b"}}}}}
 			d := startDataplane(t, cfg)
 			ep := d.Snapshot().Backends()[0].Endpoints[0]

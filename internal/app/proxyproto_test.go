@@ -35,60 +35,44 @@ func startProxyBackend(t *testing.T, httpMode bool) *proxyBackend {
 
 func startProxyBackendOpt(t *testing.T, httpMode, optional bool) *proxyBackend {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	pb := &proxyBackend{addr: ln.Addr().String(), seen: make(chan *proxyproto.Header, 16), optional: optional}
-	go func() {
+	pb := &proxyBackend{seen: make(chan *proxyproto.Header, 16), optional: optional}
+	pb.addr = rawServer(t, func(c net.Conn, _ int) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		h, err := proxyproto.Read(br)
+		if err != nil && !(pb.optional && errors.Is(err, proxyproto.ErrNoProxyProtocol)) {
+			fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			return
+		}
+		src := "none"
+		if h != nil {
+			select {
+			case pb.seen <- h:
+			default:
+			}
+			src = h.SourceAddr.String()
+		}
+		if !httpMode {
+			fmt.Fprintf(c, "src=%s\n", src)
+			io.Copy(c, br)
+			return
+		}
 		for {
-			c, err := ln.Accept()
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				h, err := proxyproto.Read(br)
-				if err != nil && !(pb.optional && errors.Is(err, proxyproto.ErrNoProxyProtocol)) {
-					fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-					return
-				}
-				src := "none"
-				if h != nil {
-					select {
-					case pb.seen <- h:
-					default:
-					}
-					src = h.SourceAddr.String()
-				}
-				if !httpMode {
-					fmt.Fprintf(c, "src=%s\n", src)
-					io.Copy(c, br)
-					return
-				}
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					body := "xff=" + req.Header.Get("X-Forwarded-For")
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Proxy-Src: %s\r\nContent-Length: %d\r\n\r\n%s", src, len(body), body)
-				}
-			}()
+			io.Copy(io.Discard, req.Body)
+			body := "xff=" + req.Header.Get("X-Forwarded-For")
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Proxy-Src: %s\r\nContent-Length: %d\r\n\r\n%s", src, len(body), body)
 		}
-	}()
+	})
 	return pb
 }
 
 func proxyProtoConfig(port int, proto config.Protocol, version string, addr string) *config.Config {
-	host, p, _ := net.SplitHostPort(addr)
-	n, _ := strconv.Atoi(p)
 	return &config.Config{LBs: []config.LB{{Name: "pp", IPs: []string{"127.0.0.1"},
-		Backends:  []config.Backend{{Name: "b", ForwardProtocol: proto, ProxyProtocol: version, Servers: []config.Server{{IP: host, Port: n}}}},
+		Backends:  []config.Backend{{Name: "b", ForwardProtocol: proto, ProxyProtocol: version, Servers: []config.Server{serverAt(addr)}}},
 		Frontends: []config.Frontend{{Name: "f", InboundPort: port, Backend: "b"}}}}}
 }
 

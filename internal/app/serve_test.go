@@ -22,25 +22,31 @@ import (
 // server is a running `gantry serve` for a test.
 type server struct {
 	admin, token string
-	stop         func()
+	// stop stops serve and waits for it; it runs at cleanup, and may be
+	// called before (then again is a no-op).
+	stop func()
 }
 
-func startServe(t testing.TB, dir string) *server {
+// startServe runs gantry serve on dir, with the options edit changes.
+func startServe(t testing.TB, dir string, edit ...func(*app.ServeOptions)) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	var out bytes.Buffer
-	go func() {
-		done <- app.Serve(ctx, app.ServeOptions{Admin: "127.0.0.1:0", DataDir: dir, Log: testLog(t),
-			DrainTimeout: 5 * time.Second, Ready: func(a string) { ready <- a }}, &out)
-	}()
+	o := app.ServeOptions{Admin: "127.0.0.1:0", DataDir: dir, Log: testLog(t), DrainTimeout: 5 * time.Second, Ready: func(a string) { ready <- a }}
+	for _, e := range edit {
+		e(&o)
+	}
+	go func() { done <- app.Serve(ctx, o, &out) }()
 	var admin string
 	select {
 	case admin = <-ready:
 	case err := <-done:
+		cancel()
 		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
+	case <-time.After(20 * time.Second):
+		cancel()
 		t.Fatal("serve did not start")
 	}
 	tok, err := os.ReadFile(filepath.Join(dir, app.TokenFile))
@@ -63,7 +69,7 @@ func startServe(t testing.TB, dir string) *server {
 			t.Errorf("serve returned %v", err)
 		}
 	}
-	t.Cleanup(s.stop)
+	t.Cleanup(func() { s.stop() }) // the stop of the moment: callers may wrap it
 	return s
 }
 

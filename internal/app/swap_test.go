@@ -244,36 +244,20 @@ func TestIntegrationRemovedFrontendDrains(t *testing.T) {
 // routes TLS by SNI without terminating it.
 func TestIntegrationTCPForwardAndSNI(t *testing.T) {
 	// An echo server that answers after the client half-closes.
-	echo, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer echo.Close()
-	go func() {
-		for {
-			c, err := echo.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				data, _ := io.ReadAll(c)
-				c.Write([]byte("echo:" + string(data)))
-			}()
-		}
-	}()
+	echo := rawServer(t, func(c net.Conn, _ int) {
+		data, _ := io.ReadAll(c)
+		c.Write([]byte("echo:" + string(data)))
+	})
 	tlsA := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "A") }))
 	defer tlsA.Close()
 	tlsB := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "B") }))
 	defer tlsB.Close()
-	srv := func(addr string) config.Server {
-		h, p, _ := net.SplitHostPort(addr)
-		n, _ := strconv.Atoi(p)
-		return config.Server{IP: h, Port: n}
-	}
 	plain, sniPort := freePort(t), freePort(t)
 	cfg := &config.Config{LBs: []config.LB{{Name: "main", IPs: []string{"127.0.0.1"},
 		Backends: []config.Backend{
-			{Name: "echo", Servers: []config.Server{srv(echo.Addr().String())}},
-			{Name: "a", Servers: []config.Server{srv(tlsA.Listener.Addr().String())}},
-			{Name: "b", Servers: []config.Server{srv(tlsB.Listener.Addr().String())}},
+			{Name: "echo", Servers: []config.Server{serverAt(echo)}},
+			{Name: "a", Servers: []config.Server{serverAt(tlsA.Listener.Addr().String())}},
+			{Name: "b", Servers: []config.Server{serverAt(tlsB.Listener.Addr().String())}},
 		},
 		Frontends: []config.Frontend{
 			{Name: "plain", InboundPort: plain, Backend: "echo"},

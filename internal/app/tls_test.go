@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -467,10 +466,6 @@ func TestIntegrationHTTPSNeedsServe(t *testing.T) {
 // address.
 func startH2Server(t *testing.T, cert string, h http.HandlerFunc) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var cfg *tls.Config
 	if cert != "" {
 		pair, err := tls.X509KeyPair([]byte(cert), []byte(cert))
@@ -480,35 +475,16 @@ func startH2Server(t *testing.T, cert string, h http.HandlerFunc) string {
 		cfg = &tls.Config{Certificates: []tls.Certificate{pair}, NextProtos: []string{"h2"}}
 	}
 	srv := &http2.Server{}
-	done := make(chan struct{})
-	var conns sync.WaitGroup
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return rawServer(t, func(c net.Conn, _ int) {
+		if cfg != nil {
+			tc := tls.Server(c, cfg)
+			if tc.Handshake() != nil || tc.ConnectionState().NegotiatedProtocol != "h2" {
 				return
 			}
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				defer c.Close()
-				if cfg != nil {
-					tc := tls.Server(c, cfg)
-					if tc.Handshake() != nil || tc.ConnectionState().NegotiatedProtocol != "h2" {
-						return
-					}
-					c = tc
-				}
-				srv.ServeConn(c, &http2.ServeConnOpts{Handler: h})
-			}()
+			c = tc
 		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
+		srv.ServeConn(c, &http2.ServeConnOpts{Handler: h})
 	})
-	return ln.Addr().String()
 }
 
 // grpcEcho answers like a unary gRPC method: the request message back,

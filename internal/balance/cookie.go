@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
@@ -94,7 +96,7 @@ type CookieOptions struct {
 
 // validate reports the first option that cannot be used.
 func (o *CookieOptions) validate() error {
-	if !isToken(o.Name) {
+	if !httpguts.ValidHeaderFieldName(o.Name) {
 		return fmt.Errorf("%w: name %q is not a cookie name (an HTTP token)", ErrCookieOptions, o.Name)
 	}
 	for i := 0; i < len(o.Path); i++ {
@@ -325,22 +327,4 @@ func trimOWS(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-// isToken reports whether s is a non-empty RFC 9110 token, which is what a
-// cookie name must be.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

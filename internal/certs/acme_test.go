@@ -17,6 +17,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3/acme"
 
+	"github.com/gantry-lb/gantry/internal/certs/pebbletest"
 	"github.com/gantry-lb/gantry/internal/store"
 )
 
@@ -69,9 +70,9 @@ func record(t *testing.T, st store.Store, m *Manager, spec ACMESpec) acmeRecord 
 
 // checkServed handshakes with SNI name, verifying the chain against
 // pebble's root, and returns the leaf's SHA-256 fingerprint.
-func checkServed(t *testing.T, pe *pebbleEnv, addr, name string) string {
+func checkServed(t *testing.T, pe *pebbletest.Pebble, addr, name string) string {
 	t.Helper()
-	c, err := dial(t, addr, &tls.Config{ServerName: name, RootCAs: pe.roots(t)})
+	c, err := dial(t, addr, &tls.Config{ServerName: name, RootCAs: pe.Roots(t)})
 	if err != nil {
 		t.Fatalf("verified handshake for %s: %v", name, err)
 	}
@@ -86,7 +87,7 @@ func TestACMEHTTP01(t *testing.T) {
 	httpLn, httpPort := listenLoopback(t)
 	pe := startPebble(t, httpPort, freeTCPPort(t), map[string]int{"default": 3600})
 	st := openBolt(t)
-	o := pe.acmeOptions("node-a")
+	o := acmeOptions(pe, "node-a")
 	o.DisableTLSALPN01 = true
 	m := newACMEManager(t, st, testSealer(t), o)
 	var target atomic.Pointer[Manager]
@@ -122,7 +123,7 @@ func TestACMEHTTP01(t *testing.T) {
 	if rec.Issuances != 1 || rec.ObtainedBy == "" || strings.Contains(rec.ChainPEM, "PRIVATE") || len(rec.SealedKey) == 0 {
 		t.Fatalf("record %+v", rec)
 	}
-	if got := pe.orders.Load(); got != 1 {
+	if got := pe.Orders(); got != 1 {
 		t.Fatalf("%d orders placed, want 1", got)
 	}
 	// Nothing in the store holds a private key in clear.
@@ -138,7 +139,7 @@ func TestACMETLSALPN01(t *testing.T) {
 	tlsLn, tlsPort := listenLoopback(t)
 	pe := startPebble(t, freeTCPPort(t), tlsPort, map[string]int{"default": 3600})
 	st := openBolt(t)
-	o := pe.acmeOptions("node-a")
+	o := acmeOptions(pe, "node-a")
 	o.DisableHTTP01 = true
 	m := newACMEManager(t, st, testSealer(t), o)
 	// The frontend on the validation port serves the certificate being
@@ -159,7 +160,7 @@ func TestACMETLSALPN01(t *testing.T) {
 	if fp := checkServed(t, pe, srv.addr, "alpn.gantry.example"); fp != in.FingerprintSHA256 {
 		t.Fatal("served certificate is not the obtained one")
 	}
-	if got := pe.orders.Load(); got != 1 {
+	if got := pe.Orders(); got != 1 {
 		t.Fatalf("%d orders placed, want 1", got)
 	}
 }
@@ -169,7 +170,7 @@ func TestACMETwoNodesObtainOnce(t *testing.T) {
 	pe := startPebble(t, httpPort, freeTCPPort(t), map[string]int{"default": 3600})
 	st := openBolt(t)
 	sealer := testSealer(t) // nodes sharing a store share the key file
-	oa, ob := pe.acmeOptions("node-a"), pe.acmeOptions("node-b")
+	oa, ob := acmeOptions(pe, "node-a"), acmeOptions(pe, "node-b")
 	oa.DisableTLSALPN01, ob.DisableTLSALPN01 = true, true
 	a := newACMEManager(t, st, sealer, oa)
 	b := newACMEManager(t, st, sealer, ob)
@@ -201,7 +202,7 @@ func TestACMETwoNodesObtainOnce(t *testing.T) {
 	}
 
 	// A third node joining later serves the stored certificate.
-	c := newACMEManager(t, st, sealer, pe.acmeOptions("node-c"))
+	c := newACMEManager(t, st, sealer, acmeOptions(pe, "node-c"))
 	if err := c.Sync(Desired{ACME: map[string]ACMESpec{"shared": spec}}); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestACMETwoNodesObtainOnce(t *testing.T) {
 	if ic.FingerprintSHA256 != ia.FingerprintSHA256 || c.Issued() != 0 {
 		t.Fatalf("third node: fingerprint %s issued %d", ic.FingerprintSHA256, c.Issued())
 	}
-	if got := pe.orders.Load(); got != 1 {
+	if got := pe.Orders(); got != 1 {
 		t.Fatalf("pebble saw %d orders, want 1", got)
 	}
 	if rec := record(t, st, a, spec); rec.Issuances != 1 {
@@ -226,7 +227,7 @@ func TestACMERenewal(t *testing.T) {
 	httpLn, httpPort := listenLoopback(t)
 	pe := startPebble(t, httpPort, freeTCPPort(t), map[string]int{"default": 3600, "short": 20})
 	st := openBolt(t)
-	o := pe.acmeOptions("node-a")
+	o := acmeOptions(pe, "node-a")
 	o.DisableTLSALPN01 = true
 	o.Profile = "short"
 	o.RenewalWindowRatio = 0.75 // renew 5s after issuance
@@ -242,7 +243,7 @@ func TestACMERenewal(t *testing.T) {
 	first := waitReady(t, m, "r", 60*time.Second)
 	cfg, _ := m.TLSConfig(TLSOptions{Certificates: []string{"r"}})
 	srv := serveTLS(t, cfg)
-	old, err := dial(t, srv.addr, &tls.Config{ServerName: "renew.gantry.example", RootCAs: pe.roots(t)})
+	old, err := dial(t, srv.addr, &tls.Config{ServerName: "renew.gantry.example", RootCAs: pe.Roots(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestACMEErrorStatus(t *testing.T) {
 	httpLn, httpPort := listenLoopback(t)
 	pe := startPebble(t, httpPort, freeTCPPort(t), map[string]int{"default": 3600})
 	st := openBolt(t)
-	o := pe.acmeOptions("node-a")
+	o := acmeOptions(pe, "node-a")
 	o.DisableTLSALPN01 = true
 	m := newACMEManager(t, st, testSealer(t), o)
 	var target atomic.Pointer[Manager] // nobody answers: every validation gets 404
@@ -298,7 +299,7 @@ func TestACMEErrorStatus(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if got := pe.orders.Load(); got != 1 {
+	if got := pe.Orders(); got != 1 {
 		t.Fatalf("%d orders, want 1 (no retry before the backoff)", got)
 	}
 	// Once validations are answered, a retry obtains it without waiting
@@ -311,7 +312,7 @@ func TestACMEErrorStatus(t *testing.T) {
 		in, _ := m.Status("bad")
 		return in.Status == StatusReady
 	})
-	if got := pe.orders.Load(); got != 2 {
+	if got := pe.Orders(); got != 2 {
 		t.Fatalf("%d orders, want 2", got)
 	}
 	if err := m.RetryACME(context.Background(), "nope"); err == nil {

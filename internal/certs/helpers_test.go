@@ -52,28 +52,13 @@ func ecKey(t testing.TB) crypto.Signer {
 	return k
 }
 
-func newCA(t testing.TB, cn string) *testCA {
-	t.Helper()
-	key := ecKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &testCA{cert: c, key: key}
-}
+func newCA(t testing.TB, cn string) *testCA { return issueCA(t, cn, nil) }
 
 // intermediate returns a CA signed by ca.
-func (ca *testCA) intermediate(t testing.TB, cn string) *testCA {
+func (ca *testCA) intermediate(t testing.TB, cn string) *testCA { return issueCA(t, cn, ca) }
+
+// issueCA makes a CA called cn, signed by parent (nil: self-signed).
+func issueCA(t testing.TB, cn string, parent *testCA) *testCA {
 	t.Helper()
 	key := ecKey(t)
 	tmpl := &x509.Certificate{
@@ -85,7 +70,11 @@ func (ca *testCA) intermediate(t testing.TB, cn string) *testCA {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		signer, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
 	if err != nil {
 		t.Fatal(err)
 	}

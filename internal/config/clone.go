@@ -21,6 +21,12 @@ func (c *Config) Clone() *Config {
 			out.IPs[i] = ip
 		}
 	}
+	if c.Certificates != nil {
+		out.Certificates = make([]Certificate, len(c.Certificates))
+		for i := range c.Certificates {
+			out.Certificates[i] = c.Certificates[i].clone()
+		}
+	}
 	return out
 }
 
@@ -69,6 +75,8 @@ func (f Frontend) clone() Frontend {
 	f.AcceptProxyFrom = slices.Clone(f.AcceptProxyFrom)
 	f.RequestHeaders = slices.Clone(f.RequestHeaders)
 	f.ResponseHeaders = slices.Clone(f.ResponseHeaders)
+	f.HTTPSRedirect = clonePtr(f.HTTPSRedirect)
+	f.HSTS = clonePtr(f.HSTS)
 	return f
 }
 
@@ -85,6 +93,7 @@ func (b Backend) clone() Backend {
 	b.RedispatchAttemptCount = clonePtr(b.RedispatchAttemptCount)
 	b.StickySessionsCookieHTTPOnly = clonePtr(b.StickySessionsCookieHTTPOnly)
 	b.PassiveHealthCheck = clonePtr(b.PassiveHealthCheck)
+	b.Docker = b.Docker.clone()
 	if hc := b.HealthCheck; hc != nil {
 		h := *hc
 		h.TCPConfig = clonePtr(h.TCPConfig)

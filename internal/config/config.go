@@ -22,6 +22,9 @@ type Config struct {
 	// is empty (configs written before IPs were objects), an LB may bind
 	// any address; otherwise every address of an LB must be one of them.
 	IPs []IP `json:"ips,omitempty"`
+	// Certificates are the TLS certificates https frontends serve, by
+	// name (see certificates.go).
+	Certificates []Certificate `json:"certificates,omitempty"`
 }
 
 // IP is an address a load balancer may bind. Addresses are unique.
@@ -99,6 +102,26 @@ type Frontend struct {
 	// in order. HTTP only.
 	RequestHeaders  []HeaderRule `json:"request_headers,omitempty"`
 	ResponseHeaders []HeaderRule `json:"response_headers,omitempty"`
+
+	// TLS (https frontends; see certificates.go). Certificates above
+	// names the certificates served, the first available being the
+	// default when no name matches the client's SNI.
+	//
+	// HTTPSRedirect (http frontends) redirects every request to https.
+	HTTPSRedirect *HTTPSRedirect `json:"https_redirect,omitempty"`
+	// SSLCompatibilityLevel is Scaleway's TLS profile:
+	// ssl_compatibility_level_intermediate (default: TLS 1.2 and 1.3, AEAD
+	// suites only), _modern (TLS 1.3 only) or _old.
+	SSLCompatibilityLevel string `json:"ssl_compatibility_level,omitempty"`
+	// HSTS, when set, adds Strict-Transport-Security to every response.
+	HSTS *HSTS `json:"hsts,omitempty"`
+	// ClientCA is a PEM bundle client certificates are verified against
+	// (mTLS); ClientAuth is required (the default with a ClientCA) or
+	// optional.
+	ClientCA   string `json:"client_ca,omitempty"`
+	ClientAuth string `json:"client_auth,omitempty"`
+	// DisableHTTP2 offers only http/1.1 by ALPN.
+	DisableHTTP2 bool `json:"disable_http2,omitempty"`
 }
 
 // HeaderRule sets, adds or removes one header field.
@@ -226,6 +249,18 @@ type Backend struct {
 	// PassiveHealthCheck takes a server out for a back-off time after
 	// consecutive connection failures or 5xx answers; nil turns it off.
 	PassiveHealthCheck *PassiveHealthCheck `json:"passive_health_check,omitempty"`
+	// Docker, when set, makes Docker containers that match it servers of
+	// this backend, besides Servers (see DockerSelector, docker.go).
+	Docker *DockerSelector `json:"docker,omitempty"`
+	// SSLBridging speaks TLS to the servers (HTTP only), with the SNI of
+	// Host when set, else of the request's Host header; their certificate
+	// is verified against the system roots unless IgnoreSSLServerVerify.
+	SSLBridging           bool `json:"ssl_bridging,omitempty"`
+	IgnoreSSLServerVerify bool `json:"ignore_ssl_server_verify,omitempty"`
+	// H2 speaks HTTP/2 to the servers (h2c with prior knowledge, or h2 by
+	// ALPN with SSLBridging): HTTP/2 requests, gRPC included, pass as
+	// HTTP/2 streams with their trailers.
+	H2 bool `json:"h2,omitempty"`
 }
 
 // PassiveHealthCheck ejects a server that keeps failing real traffic.
@@ -464,6 +499,7 @@ func (b *Backend) setDefaults() {
 }
 
 func (f *Frontend) setDefaults(backends map[string]*Backend) {
+	derived := f.Protocol == ""
 	if f.Protocol == "" {
 		name := f.Backend
 		if name == "" && len(f.Routes) > 0 {
@@ -473,6 +509,7 @@ func (f *Frontend) setDefaults(backends map[string]*Backend) {
 			f.Protocol = b.ForwardProtocol
 		}
 	}
+	f.setTLSDefaults(derived)
 	setMillis(&f.TimeoutClient, DefaultTimeoutClient)
 	setMillis(&f.TimeoutHTTPRequest, DefaultTimeoutHTTPRequest)
 	if f.MaxHeaderBytes == 0 {

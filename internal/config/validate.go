@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // FieldError says which field of a Config is wrong and why. Path reads like
@@ -51,7 +53,10 @@ func (c *Config) Prepare() (*Config, error) {
 	return d, nil
 }
 
-type validator struct{ errs Errors }
+type validator struct {
+	errs  Errors
+	certs map[string]*Certificate // the certificates of the config, by name
+}
 
 func (v *validator) add(path, format string, args ...any) {
 	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -63,6 +68,7 @@ func (v *validator) unsupported(path, what string) {
 
 func (v *validator) config(c *Config) {
 	known := v.ips(c.IPs)
+	v.certs = v.certificates(c.Certificates)
 	lbNames := map[string]bool{}
 	binds := map[string]string{} // "ip|port" -> path of the frontend that binds it
 	for i := range c.LBs {
@@ -211,11 +217,11 @@ func addrName(ip string) string {
 
 func (v *validator) frontend(fp string, f *Frontend, backends map[string]*Backend) {
 	switch f.Protocol {
-	case ProtocolHTTP, ProtocolTCP:
+	case ProtocolHTTP, ProtocolTCP, ProtocolHTTPS:
 	case "":
 		v.add(fp+".protocol", "cannot be derived: set protocol, or a backend")
 	default:
-		v.add(fp+".protocol", "%q is not one of tcp, http", f.Protocol)
+		v.add(fp+".protocol", "%q is not one of tcp, http, https", f.Protocol)
 	}
 	if f.Backend == "" && len(f.Routes) == 0 {
 		v.add(fp+".backend", "required when the frontend has no routes")
@@ -257,9 +263,7 @@ func (v *validator) frontend(fp string, f *Frontend, backends map[string]*Backen
 	}
 	v.headerRules(fp+".request_headers", f.RequestHeaders, f.Protocol)
 	v.headerRules(fp+".response_headers", f.ResponseHeaders, f.Protocol)
-	if len(f.Certificates) > 0 {
-		v.unsupported(fp+".certificates", "TLS termination")
-	}
+	v.frontendTLS(fp, f, v.certs)
 }
 
 func (v *validator) backendRef(path, name string, proto Protocol, backends map[string]*Backend) {
@@ -267,6 +271,9 @@ func (v *validator) backendRef(path, name string, proto Protocol, backends map[s
 	if b == nil {
 		v.add(path, "no backend named %q", name)
 		return
+	}
+	if proto == ProtocolHTTPS {
+		proto = ProtocolHTTP // TLS ends at the frontend
 	}
 	if proto != "" && b.ForwardProtocol != proto {
 		v.add(path, "backend %q forwards %s but the frontend speaks %s", name, b.ForwardProtocol, proto)
@@ -302,7 +309,7 @@ func (v *validator) route(rp string, r *Route, proto Protocol, backends map[stri
 	}
 	for i, h := range r.Headers {
 		hp := fmt.Sprintf("%s.headers[%d]", rp, i)
-		if !isToken(h.Name) {
+		if !httpguts.ValidHeaderFieldName(h.Name) {
 			v.add(hp+".name", "%q is not a header field name", h.Name)
 		}
 		if strings.ContainsAny(h.Value, "\x00\r\n") {
@@ -314,7 +321,7 @@ func (v *validator) route(rp string, r *Route, proto Protocol, backends map[stri
 		if r.HostHeader != "" || r.PathBegin != "" || len(r.Headers) > 0 {
 			v.add(rp, "a tcp frontend routes by sni only (host_header, path_begin and headers need http)")
 		}
-	case ProtocolHTTP:
+	case ProtocolHTTP, ProtocolHTTPS:
 		if r.SNI != "" {
 			v.add(rp+".sni", "sni routing needs a tcp frontend (TLS is passed through)")
 		}
@@ -341,12 +348,13 @@ func (v *validator) backend(bp string, b *Backend) {
 		v.add(bp+".forward_port_algorithm", "%q is not one of roundrobin, leastconn, first, random, source, uri, hdr", b.ForwardPortAlgorithm)
 	}
 	switch {
-	case b.ForwardPortAlgorithm == AlgoHeader && !isToken(b.HashHeader):
+	case b.ForwardPortAlgorithm == AlgoHeader && !httpguts.ValidHeaderFieldName(b.HashHeader):
 		v.add(bp+".hash_header", "%q is not a header field name (required by forward_port_algorithm hdr)", b.HashHeader)
 	case b.ForwardPortAlgorithm != AlgoHeader && b.HashHeader != "":
 		v.add(bp+".hash_header", "only used by forward_port_algorithm hdr")
 	}
 	v.sticky(bp, b)
+	v.backendTLS(bp, b)
 	switch b.ProxyProtocol {
 	case ProxyNone, ProxyV1, ProxyV2, ProxyV2SSL, ProxyV2SSLCN:
 		if b.SendProxyV2 && b.ProxyProtocol != ProxyV2 {
@@ -423,6 +431,7 @@ func (v *validator) backend(bp string, b *Backend) {
 	if b.HealthCheck != nil {
 		v.healthCheck(bp+".health_check", b.HealthCheck)
 	}
+	v.docker(bp, b)
 }
 
 func (hc *HealthCheck) kinds() int {
@@ -466,7 +475,7 @@ func (v *validator) healthCheck(hp string, hc *HealthCheck) {
 			continue
 		}
 		cp := hp + "." + c.name
-		if !isToken(h.Method) {
+		if !httpguts.ValidHeaderFieldName(h.Method) {
 			v.add(cp+".method", "%q is not an HTTP method", h.Method)
 		}
 		if !strings.HasPrefix(h.URI, "/") || strings.ContainsFunc(h.URI, func(c rune) bool { return c <= ' ' || c >= 0x7f }) {
@@ -586,19 +595,6 @@ func ValidHostPattern(p string) error {
 		}
 	}
 	return nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // key is how a path names a list element: by name when it has one, else by index.

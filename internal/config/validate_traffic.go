@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // ACL enums (Scaleway's names).
@@ -37,7 +39,7 @@ func (v *validator) sticky(bp string, b *Backend) {
 		}
 		if b.StickySessionsCookieName == "" {
 			v.add(bp+".sticky_sessions_cookie_name", "required with sticky_sessions cookie")
-		} else if !isToken(b.StickySessionsCookieName) || strings.ContainsAny(b.StickySessionsCookieName, "\"") {
+		} else if !httpguts.ValidHeaderFieldName(b.StickySessionsCookieName) || strings.ContainsAny(b.StickySessionsCookieName, "\"") {
 			v.add(bp+".sticky_sessions_cookie_name", "%q is not a cookie name", b.StickySessionsCookieName)
 		}
 		switch strings.ToLower(b.StickySessionsCookieSameSite) {
@@ -108,7 +110,7 @@ func (v *validator) acls(fp string, f *Frontend) {
 			v.add(ap+".match.http_filter", "%q is not one of acl_http_filter_none, path_begin, path_end, regex, http_header_match", m.HTTPFilter)
 		}
 		if m.HTTPFilter == FilterHeaderEq {
-			if !isToken(m.HTTPFilterOption) {
+			if !httpguts.ValidHeaderFieldName(m.HTTPFilterOption) {
 				v.add(ap+".match.http_filter_option", "%q is not a header field name (http_header_match compares that header)", m.HTTPFilterOption)
 			}
 		} else if m.HTTPFilterOption != "" {
@@ -166,7 +168,7 @@ func (v *validator) headerRules(p string, rules []HeaderRule, proto Protocol) {
 	}
 	for i, r := range rules {
 		rp := fmt.Sprintf("%s[%d]", p, i)
-		if !isToken(r.Name) {
+		if !httpguts.ValidHeaderFieldName(r.Name) {
 			v.add(rp+".name", "%q is not a header field name", r.Name)
 		} else if hopByHop[strings.ToLower(r.Name)] {
 			v.add(rp+".name", "%s frames the message or the connection: the proxy owns it", r.Name)

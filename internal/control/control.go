@@ -71,7 +71,7 @@ const maxRetries = 40
 // build. It must not publish anything, nor change cfg. When d is not nil,
 // cfg is a config that passed the Compiler changed by d, and the Compiler
 // may check only what d names; with d nil it checks everything.
-type Compiler func(cfg *config.Config, d *Delta) error
+type Compiler func(cfg *config.Config, d *config.Delta) error
 
 // Control applies changes to the desired state. Safe for concurrent use.
 type Control struct {
@@ -147,7 +147,7 @@ type State struct {
 // step is what changed from config revision from to a later state.
 type step struct {
 	from uint64
-	d    *Delta
+	d    *config.Delta
 }
 
 // maxSteps bounds State.steps: the data plane falling further behind than
@@ -157,9 +157,9 @@ const maxSteps = 16
 // Since returns what changed in the config from revision rev to s: an empty
 // Delta when rev is s's revision, nil when unknown (rev is too old, or s was
 // read from the store rather than made by a change of this Control).
-func (s *State) Since(rev uint64) *Delta {
+func (s *State) Since(rev uint64) *config.Delta {
 	if rev == s.Revision {
-		return &Delta{}
+		return &config.Delta{}
 	}
 	for _, st := range s.steps {
 		if st.from == rev {
@@ -173,7 +173,7 @@ func (s *State) Since(rev uint64) *Delta {
 // knows, else a comparison of the two configs, which costs little when
 // they share their unchanged objects (states of one Control do) and a pass
 // over both when they do not.
-func (s *State) DeltaFrom(old *State) *Delta {
+func (s *State) DeltaFrom(old *State) *config.Delta {
 	if d := s.Since(old.Revision); d != nil {
 		return d
 	}
@@ -419,7 +419,7 @@ func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, r
 		return nil, err
 	}
 	// A change of a checked config is checked for what it changed.
-	var d *Delta
+	var d *config.Delta
 	if cur.checked && !p.wide {
 		d = p.delta
 	}
@@ -448,7 +448,7 @@ func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, r
 		steps := make([]step, 1, maxSteps)
 		steps[0] = step{from: cur.Revision, d: p.delta}
 		for _, s := range cur.steps[:min(len(cur.steps), maxSteps-1)] {
-			steps = append(steps, step{from: s.from, d: s.d.then(p.delta)})
+			steps = append(steps, step{from: s.from, d: thenDelta(s.d, p.delta)})
 		}
 		c.keep(&State{Revision: got, Config: next, Meta: p.meta, head: got, checked: true, routes: p.routes, stale: p.stale, steps: steps})
 	}
@@ -457,7 +457,7 @@ func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, r
 
 // check validates cfg and compiles it without publishing (compiling
 // validates too, so it is not done twice); with d, only what d changed.
-func (c *Control) check(cfg *config.Config, d *Delta) error {
+func (c *Control) check(cfg *config.Config, d *config.Delta) error {
 	var err error
 	if c.compile != nil {
 		err = c.compile(cfg, d)

@@ -19,17 +19,17 @@ import (
 // deltas it is given.
 type deltaRecorder struct {
 	mu     sync.Mutex
-	deltas []*Delta
+	deltas []*config.Delta
 }
 
-func (r *deltaRecorder) compile(cfg *config.Config, d *Delta) error {
+func (r *deltaRecorder) compile(cfg *config.Config, d *config.Delta) error {
 	r.mu.Lock()
 	r.deltas = append(r.deltas, d)
 	r.mu.Unlock()
 	return cfg.Validate()
 }
 
-func (r *deltaRecorder) last() *Delta {
+func (r *deltaRecorder) last() *config.Delta {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.deltas) == 0 {
@@ -260,7 +260,7 @@ func TestHeadStateIsTheStoredOne(t *testing.T) {
 }
 
 // checkDelta fails when d misses a difference between from and to.
-func checkDelta(t *testing.T, what string, from, to *config.Config, d *Delta) {
+func checkDelta(t *testing.T, what string, from, to *config.Config, d *config.Delta) {
 	t.Helper()
 	j := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	js := func(rs []config.Route) string { return j(append([]config.Route{}, rs...)) }
@@ -291,7 +291,7 @@ func checkDelta(t *testing.T, what string, from, to *config.Config, d *Delta) {
 		}
 		for _, f := range lb.Frontends {
 			of := find(old.Frontends, f.Name)
-			var fd *FrontendDelta
+			var fd *config.FrontendDelta
 			if ld != nil {
 				fd = ld.Frontends[f.Name]
 			}
@@ -309,7 +309,7 @@ func checkDelta(t *testing.T, what string, from, to *config.Config, d *Delta) {
 			if fd != nil && fd.Fields {
 				continue
 			}
-			span := RouteSpan{From: len(of.Routes), OldTo: len(of.Routes), NewTo: len(f.Routes)}
+			span := config.RouteSpan{From: len(of.Routes), OldTo: len(of.Routes), NewTo: len(f.Routes)}
 			if fd != nil && fd.Routes != nil {
 				span = *fd.Routes
 			} else if len(of.Routes) != len(f.Routes) {
@@ -510,14 +510,14 @@ func TestPositions(t *testing.T) {
 
 func TestDeltaThen(t *testing.T) {
 	// [a b c d e] -> replace c by x y -> [a b x y d e] -> delete a -> [b x y d e]
-	s1 := &RouteSpan{From: 2, OldTo: 3, NewTo: 4}
-	s2 := &RouteSpan{From: 0, OldTo: 1, NewTo: 0}
-	if got := *s1.then(s2); got != (RouteSpan{From: 0, OldTo: 3, NewTo: 3}) {
+	s1 := &config.RouteSpan{From: 2, OldTo: 3, NewTo: 4}
+	s2 := &config.RouteSpan{From: 0, OldTo: 1, NewTo: 0}
+	if got := *thenSpan(s1, s2); got != (config.RouteSpan{From: 0, OldTo: 3, NewTo: 3}) {
 		t.Fatalf("composed span %+v", got)
 	}
-	d1 := &Delta{LBs: map[string]*LBDelta{"web": {Frontends: map[string]*FrontendDelta{"f": {Routes: s1}}}}}
-	d2 := &Delta{LBs: map[string]*LBDelta{"web": {Backends: map[string]bool{"b": true}, Frontends: map[string]*FrontendDelta{"g": {Fields: true}}}}}
-	d := d1.then(d2)
+	d1 := &config.Delta{LBs: map[string]*config.LBDelta{"web": {Frontends: map[string]*config.FrontendDelta{"f": {Routes: s1}}}}}
+	d2 := &config.Delta{LBs: map[string]*config.LBDelta{"web": {Backends: map[string]bool{"b": true}, Frontends: map[string]*config.FrontendDelta{"g": {Fields: true}}}}}
+	d := thenDelta(d1, d2)
 	if w := d.LBs["web"]; !w.Backends["b"] || !w.Frontends["g"].Fields || *w.Frontends["f"].Routes != *s1 {
 		t.Fatalf("composed %+v", d.LBs["web"])
 	}

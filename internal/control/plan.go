@@ -27,7 +27,7 @@ import (
 type plan struct {
 	changes []Change
 	ops     []store.Op
-	delta   *Delta
+	delta   *config.Delta
 	meta    map[string]ObjectMeta
 	routes  map[string]chunkSeq[string]
 	stale   map[string][]string
@@ -41,7 +41,7 @@ type plan struct {
 // gives them, and replaces every object it stores by what reading it back
 // gives (see normalize), so that next can become the State of rev as it is.
 func (c *Control) makePlan(ctx context.Context, cur *State, next *config.Config, rev uint64, now time.Time) (*plan, error) {
-	p := &plan{delta: &Delta{}, meta: maps.Clone(cur.Meta), routes: maps.Clone(cur.routes), stale: maps.Clone(cur.stale)}
+	p := &plan{delta: &config.Delta{}, meta: maps.Clone(cur.Meta), routes: maps.Clone(cur.routes), stale: maps.Clone(cur.stale)}
 	if p.meta == nil {
 		p.meta = map[string]ObjectMeta{}
 	}
@@ -64,54 +64,17 @@ func (c *Control) makePlan(ctx context.Context, cur *State, next *config.Config,
 		return nil, err
 	}
 
-	oldCerts := make(map[string]*config.Certificate, len(cur.Config.Certificates))
-	for i := range cur.Config.Certificates {
-		oldCerts[CertificatePath(cur.Config.Certificates[i].Name)] = &cur.Config.Certificates[i]
+	var err error
+	certPath := func(c *config.Certificate) string { return CertificatePath(c.Name) }
+	if p.delta.Certificates, err = objects(p, cur.Config.Certificates, next.Certificates, certPath, now, rev); err != nil {
+		return nil, err
 	}
-	for i := range next.Certificates {
-		c := &next.Certificates[i]
-		path := CertificatePath(c.Name)
-		old := oldCerts[path]
-		delete(oldCerts, path)
-		changed, err := object(p, path, old, c, now, rev, nil, false)
-		if err != nil {
-			return nil, err
-		}
-		p.delta.Certificates = p.delta.Certificates || changed
-	}
-	for path, old := range oldCerts {
-		if err := p.remove(path, old); err != nil {
-			return nil, err
-		}
-		p.delta.Certificates = true
+	ipPath := func(ip *config.IP) string { return IPPath(ip.Address) }
+	if p.delta.IPs, err = objects(p, cur.Config.IPs, next.IPs, ipPath, now, rev); err != nil {
+		return nil, err
 	}
 
-	oldIPs := make(map[string]*config.IP, len(cur.Config.IPs))
-	for i := range cur.Config.IPs {
-		oldIPs[IPPath(cur.Config.IPs[i].Address)] = &cur.Config.IPs[i]
-	}
-	for i := range next.IPs {
-		ip := &next.IPs[i]
-		path := IPPath(ip.Address)
-		old := oldIPs[path]
-		delete(oldIPs, path)
-		changed, err := object(p, path, old, ip, now, rev, nil, false)
-		if err != nil {
-			return nil, err
-		}
-		p.delta.IPs = p.delta.IPs || changed
-	}
-	for path, old := range oldIPs {
-		if err := p.remove(path, old); err != nil {
-			return nil, err
-		}
-		p.delta.IPs = true
-	}
-
-	oldLBs := make(map[string]*config.LB, len(cur.Config.LBs))
-	for i := range cur.Config.LBs {
-		oldLBs[cur.Config.LBs[i].Name] = &cur.Config.LBs[i]
-	}
+	oldLBs := byName(cur.Config.LBs, func(l *config.LB) string { return l.Name })
 	for i := range next.LBs {
 		lb := &next.LBs[i]
 		old := oldLBs[lb.Name]
@@ -236,6 +199,32 @@ func emptyIsNil(next *config.Config) {
 // stored form reads back as; when only its memory differs, by old. keep
 // puts back what the stored form leaves out (an LB's frontends). touch
 // rewrites an unchanged object's envelope anyway (its routes changed).
+// objects plans a list of objects that are stored whole, each at its
+// path: old is the list in the current config, next the new one. It
+// reports whether any object was created, changed or removed.
+func objects[T any](p *plan, old, next []T, path func(*T) string, now time.Time, rev uint64) (bool, error) {
+	olds := byName(old, path)
+	changedAny := false
+	for i := range next {
+		o := &next[i]
+		at := path(o)
+		prev := olds[at]
+		delete(olds, at)
+		changed, err := object(p, at, prev, o, now, rev, nil, false)
+		if err != nil {
+			return false, err
+		}
+		changedAny = changedAny || changed
+	}
+	for at, prev := range olds {
+		if err := p.remove(at, prev); err != nil {
+			return false, err
+		}
+		changedAny = true
+	}
+	return changedAny, nil
+}
+
 func object[T any](p *plan, path string, old, cur *T, now time.Time, rev uint64, keep func(read, from *T), touch bool) (bool, error) {
 	if old != nil && sameMemory(old, cur) && !touch {
 		return false, nil
@@ -310,10 +299,10 @@ func (p *plan) lb(ctx context.Context, c *Control, st *State, old, cur *config.L
 		name = old.Name
 	}
 	path := LBPath(name)
-	var d *LBDelta
-	mark := func() *LBDelta {
+	var d *config.LBDelta
+	mark := func() *config.LBDelta {
 		if d == nil {
-			d = p.delta.lb(name)
+			d = entry(&p.delta.LBs, name)
 		}
 		return d
 	}
@@ -350,10 +339,7 @@ func (p *plan) lb(ctx context.Context, c *Control, st *State, old, cur *config.L
 	if old != nil {
 		oldBEs, oldFEs = old.Backends, old.Frontends
 	}
-	beByName := make(map[string]*config.Backend, len(oldBEs))
-	for i := range oldBEs {
-		beByName[oldBEs[i].Name] = &oldBEs[i]
-	}
+	beByName := byName(oldBEs, func(b *config.Backend) string { return b.Name })
 	if cur != nil {
 		for i := range cur.Backends {
 			b := &cur.Backends[i]
@@ -364,7 +350,7 @@ func (p *plan) lb(ctx context.Context, c *Control, st *State, old, cur *config.L
 				return err
 			}
 			if changed {
-				mark().backend(b.Name)
+				markBackend(mark(), b.Name)
 			}
 		}
 	}
@@ -372,13 +358,10 @@ func (p *plan) lb(ctx context.Context, c *Control, st *State, old, cur *config.L
 		if err := p.remove(BackendPath(name, bname), o); err != nil {
 			return err
 		}
-		mark().backend(bname)
+		markBackend(mark(), bname)
 	}
 
-	feByName := make(map[string]*config.Frontend, len(oldFEs))
-	for i := range oldFEs {
-		feByName[oldFEs[i].Name] = &oldFEs[i]
-	}
+	feByName := byName(oldFEs, func(f *config.Frontend) string { return f.Name })
 	if cur != nil {
 		for i := range cur.Frontends {
 			f := &cur.Frontends[i]
@@ -398,7 +381,7 @@ func (p *plan) lb(ctx context.Context, c *Control, st *State, old, cur *config.L
 }
 
 // frontend plans one frontend and its routes.
-func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, old, cur *config.Frontend, now time.Time, rev uint64, mark func() *LBDelta) error {
+func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, old, cur *config.Frontend, now time.Time, rev uint64, mark func() *config.LBDelta) error {
 	name := ""
 	if cur != nil {
 		name = cur.Name
@@ -439,13 +422,13 @@ func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, o
 			}
 		}
 		delete(p.routes, path)
-		mark().frontend(name).Fields = true
+		entry(&mark().Frontends, name).Fields = true
 		return nil
 	}
 
 	// The routes first, so that a change of routes only touches the
 	// frontend's envelope.
-	var span *RouteSpan
+	var span *config.RouteSpan
 	newRoutes := cur.Routes
 	switch {
 	case old == nil || legacy:
@@ -482,16 +465,16 @@ func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, o
 	*cur = own
 	switch {
 	case old == nil || changed || legacy:
-		mark().frontend(name).Fields = true
+		entry(&mark().Frontends, name).Fields = true
 	case span != nil:
-		mark().frontend(name).Routes = span
+		entry(&mark().Frontends, name).Routes = span
 	}
 	return nil
 }
 
 // routeSpan plans the routes of a frontend that exists on both sides, and
 // returns the span that changed (nil: none).
-func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string, a, b []config.Route, pos chunkSeq[string], now time.Time) (*RouteSpan, error) {
+func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string, a, b []config.Route, pos chunkSeq[string], now time.Time) (*config.RouteSpan, error) {
 	n, m := len(a), len(b)
 	if n == m && (n == 0 || &a[0] == &b[0]) {
 		return nil, nil
@@ -638,7 +621,7 @@ func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string
 	if same == len(amid) && same == len(bmid) {
 		return nil, nil
 	}
-	return &RouteSpan{From: head + same, OldTo: n - tail - sameEnd, NewTo: m - tail - sameEnd}, nil
+	return &config.RouteSpan{From: head + same, OldTo: n - tail - sameEnd, NewTo: m - tail - sameEnd}, nil
 }
 
 // putRoute stores route r at position at (old, at oldPos, is the route it
@@ -739,7 +722,7 @@ func longestIncreasing(cand []int, val []int) []int {
 // touched (d), whatever the mutation did and whichever handler made it, at
 // the base of the commit, so a concurrent write cannot slip an LB out of
 // the project between a check and the commit.
-func checkProjectChange(before, after *config.Config, d *Delta, project string) error {
+func checkProjectChange(before, after *config.Config, d *config.Delta, project string) error {
 	if project == "" {
 		return nil
 	}

@@ -265,22 +265,7 @@ func exchange(kind Kind, user string, reply []byte) (bool, string) {
 	p := newProbe(upstream.NewEndpoint(upstream.Key{Addr: "127.0.0.1:1"}), spec, slog.New(slog.DiscardHandler))
 	c := replayConn{r: bytes.NewReader(reply)}
 	p.br.Reset(c)
-	ctx := context.Background()
-	switch kind {
-	case TCP:
-		return p.checkTCP(ctx, c)
-	case HTTP:
-		return p.checkHTTP(ctx, c, "http")
-	case MySQL:
-		return p.checkMySQL(ctx, c)
-	case PgSQL:
-		return p.checkPgSQL(ctx, c)
-	case Redis:
-		return p.checkRedis(ctx, c)
-	case LDAP:
-		return p.checkLDAP(ctx, c)
-	}
-	panic("kind " + kind.String())
+	return p.converse(context.Background(), c)
 }
 
 func mysqlPacket(seq byte, payload []byte) []byte {

@@ -242,12 +242,17 @@ func (p *probe) check(ctx context.Context) (bool, string) {
 	}
 	p.br.Reset(c)
 	defer p.br.Reset(nil) // keep no reference to a closed connection
+	return p.converse(ctx, c)
+}
 
+// converse runs the protocol part of the check over c, a connection made
+// and set up (PROXY header, TLS) for it, whose reader p.br is.
+func (p *probe) converse(ctx context.Context, c net.Conn) (bool, string) {
 	switch p.spec.Kind {
 	case TCP:
 		return p.checkTCP(ctx, c)
 	case HTTP, HTTPS:
-		return p.checkHTTP(ctx, c, kind)
+		return p.checkHTTP(ctx, c, p.spec.Kind.String())
 	case MySQL:
 		return p.checkMySQL(ctx, c)
 	case PgSQL:
@@ -257,7 +262,7 @@ func (p *probe) check(ctx context.Context) (bool, string) {
 	case LDAP:
 		return p.checkLDAP(ctx, c)
 	}
-	return false, "unknown check kind " + kind // unreachable: prepare refused it
+	return false, "unknown check kind " + p.spec.Kind.String() // unreachable: prepare refused it
 }
 
 // failure turns a check error into a reason. A dial error reads like

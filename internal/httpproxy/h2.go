@@ -142,11 +142,11 @@ func (h *h2Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { fe.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out) }()
 	if fe.HTTPSRedirect != 0 && !h.tls {
-		loc := appendSafe([]byte("https://"), hostOnly([]byte(r.Host)))
+		loc := route.AppendSafe([]byte("https://"), hostOnly([]byte(r.Host)))
 		if p := fe.HTTPSPort; p != 0 && p != 443 {
 			loc = strconv.AppendInt(append(loc, ':'), int64(p), 10)
 		}
-		w.Header().Set("Location", string(appendSafe(loc, []byte(r.URL.RequestURI()))))
+		w.Header().Set("Location", string(route.AppendSafe(loc, []byte(r.URL.RequestURI()))))
 		w.WriteHeader(fe.HTTPSRedirect)
 		return
 	}

@@ -329,12 +329,26 @@ func (c *conn) aclResponse(v route.Verdict, host, target []byte) bool {
 	if v.Action == route.ACLDeny {
 		return c.errorResponse(403, "forbidden by an access rule of this frontend", c.req.HasBody())
 	}
+	h := c.redirectHead(v.Status())
+	return c.sendRedirect(v.AppendLocation(h, c.scheme(), host, target))
+}
+
+// redirectHead begins a redirect of status code in c.head: the status line
+// and "Location: ", for the caller to append the location to and pass to
+// sendRedirect. On the hot path: no allocation once c.head has grown.
+func (c *conn) redirectHead(code int) []byte {
+	c.status, c.out = code, 0
+	h := appendStatusLine(c.head[:0], code, []byte(statusText(code)))
+	return append(h, "Location: "...)
+}
+
+// sendRedirect ends the redirect h that redirectHead began (an empty body,
+// and Connection: close when the request has a body we will not read or
+// the connection must close), sends it, and reports whether the
+// connection stays open.
+func (c *conn) sendRedirect(h []byte) bool {
 	closeConn := c.req.HasBody() || c.req.Close || c.lc.Draining()
 	c.linger = closeConn
-	c.status, c.out = v.Status(), 0
-	h := appendStatusLine(c.head[:0], v.Status(), []byte(statusText(v.Status())))
-	h = append(h, "Location: "...)
-	h = v.AppendLocation(h, c.scheme(), host, target)
 	h = append(h, "\r\nContent-Length: 0\r\n"...)
 	if closeConn {
 		h = append(h, "Connection: close\r\n"...)
@@ -769,6 +783,14 @@ func (c *conn) copyLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstr
 	if n >= spliceMin {
 		return c.spliceLength(fe, be, uc, n)
 	}
+	return c.copyTo(c.bw, fe, be, uc, n)
+}
+
+// copyTo copies n body bytes from uc to w (the client's connection, or
+// c.bw in front of it) through a pooled buffer, with fresh deadlines on
+// each read and write: a long transfer is bounded by inactivity. On the
+// hot path: no allocation.
+func (c *conn) copyTo(w io.Writer, fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, n int64) error {
 	buf := c.s.bufs.Get().(*[copyBufSize]byte)
 	defer c.s.bufs.Put(buf)
 	for n > 0 {
@@ -778,7 +800,7 @@ func (c *conn) copyLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstr
 			n -= int64(k)
 			c.out += int64(k)
 			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
-			if _, werr := c.bw.Write(buf[:k]); werr != nil {
+			if _, werr := w.Write(buf[:k]); werr != nil {
 				return werr
 			}
 		}
@@ -810,7 +832,7 @@ func (c *conn) spliceLength(fe *snapshot.Frontend, be *snapshot.Backend, uc *ups
 	dst, ok := c.raw.(*net.TCPConn)
 	if _, plain := uc.Conn.(*net.TCPConn); !ok || !plain {
 		// TLS on either side: the bytes must pass through user space.
-		return c.copyChunks(fe, be, uc, n)
+		return c.copyTo(c.raw, fe, be, uc, n)
 	}
 	for n > 0 {
 		step := min(n, spliceChunk)

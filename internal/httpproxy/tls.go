@@ -2,14 +2,13 @@ package httpproxy
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
+	"github.com/gantry-lb/gantry/internal/route"
 	"github.com/gantry-lb/gantry/internal/snapshot"
-	"github.com/gantry-lb/gantry/internal/upstream"
 )
 
 // alpnH2 is the ALPN name of HTTP/2 over TLS.
@@ -99,13 +98,9 @@ func (c *conn) answerChallenge() bool {
 // reports whether the connection stays open. On the hot path of such
 // frontends: no allocation once the head buffer has grown.
 func (c *conn) redirectResponse(fe *snapshot.Frontend, host, target []byte) bool {
-	closeConn := c.req.HasBody() || c.req.Close || c.lc.Draining()
-	c.linger = closeConn
-	code := fe.HTTPSRedirect
-	c.status, c.out = code, 0
-	h := appendStatusLine(c.head[:0], code, []byte(statusText(code)))
-	h = append(h, "Location: https://"...)
-	h = appendSafe(h, hostOnly(host))
+	h := c.redirectHead(fe.HTTPSRedirect)
+	h = append(h, "https://"...)
+	h = route.AppendSafe(h, hostOnly(host))
 	if p := fe.HTTPSPort; p != 0 && p != 443 {
 		h = append(h, ':')
 		h = strconv.AppendInt(h, int64(p), 10)
@@ -113,16 +108,8 @@ func (c *conn) redirectResponse(fe *snapshot.Frontend, host, target []byte) bool
 	if len(target) == 0 || target[0] != '/' {
 		h = append(h, '/')
 	}
-	h = appendSafe(h, target)
-	h = append(h, "\r\nContent-Length: 0\r\n"...)
-	if closeConn {
-		h = append(h, "Connection: close\r\n"...)
-	}
-	h = append(h, '\r', '\n')
-	c.head = h
-	c.raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	c.bw.Write(h)
-	return c.bw.Flush() == nil && !closeConn
+	h = route.AppendSafe(h, target)
+	return c.sendRedirect(h)
 }
 
 // hostOnly returns a Host header without its port ("[::1]:80" → "[::1]").
@@ -134,20 +121,6 @@ func hostOnly(host []byte) []byte {
 	return host[:i]
 }
 
-// appendSafe appends b with spaces, control characters and DEL
-// percent-encoded, so that the result is a valid header value.
-func appendSafe(dst, b []byte) []byte {
-	const hex = "0123456789ABCDEF"
-	for _, ch := range b {
-		if ch <= ' ' || ch == 0x7f {
-			dst = append(dst, '%', hex[ch>>4], hex[ch&15])
-			continue
-		}
-		dst = append(dst, ch)
-	}
-	return dst
-}
-
 var schemeHTTPS = []byte("https")
 
 // scheme is the scheme the client used, for redirects that keep it.
@@ -156,31 +129,4 @@ func (c *conn) scheme() []byte {
 		return schemeHTTPS
 	}
 	return schemeHTTP
-}
-
-// copyChunks copies n body bytes from uc to the client through user space
-// (when TLS on either side rules out splice), refreshing deadlines as it
-// goes.
-func (c *conn) copyChunks(fe *snapshot.Frontend, be *snapshot.Backend, uc *upstream.Conn, n int64) error {
-	buf := c.s.bufs.Get().(*[copyBufSize]byte)
-	defer c.s.bufs.Put(buf)
-	for n > 0 {
-		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
-		k, err := uc.R.Read(buf[:min(n, copyBufSize)])
-		if k > 0 {
-			n -= int64(k)
-			c.out += int64(k)
-			c.raw.SetWriteDeadline(time.Now().Add(fe.TimeoutClient))
-			if _, werr := c.raw.Write(buf[:k]); werr != nil {
-				return werr
-			}
-		}
-		if err != nil && n > 0 {
-			if err == io.EOF {
-				return io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
-	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // ACL filter, action and redirect names, as spelled by the Scaleway Load
@@ -199,8 +201,8 @@ func (v Verdict) AppendLocation(dst, scheme, host, pathAndQuery []byte) []byte {
 	if r.redirectScheme {
 		dst = append(dst, r.target...)
 		dst = append(dst, "://"...)
-		dst = appendSafe(dst, host)
-		return appendSafe(dst, pathAndQuery)
+		dst = AppendSafe(dst, host)
+		return AppendSafe(dst, pathAndQuery)
 	}
 	path, query := pathAndQuery, []byte(nil)
 	if i := bytes.IndexByte(pathAndQuery, '?'); i >= 0 {
@@ -211,13 +213,13 @@ func (v Verdict) AppendLocation(dst, scheme, host, pathAndQuery []byte) []byte {
 		case partLiteral:
 			dst = append(dst, p.lit...)
 		case partScheme:
-			dst = appendSafe(dst, scheme)
+			dst = AppendSafe(dst, scheme)
 		case partHost:
-			dst = appendSafe(dst, host)
+			dst = AppendSafe(dst, host)
 		case partPath:
-			dst = appendSafe(dst, path)
+			dst = AppendSafe(dst, path)
 		case partQuery:
-			dst = appendSafe(dst, query)
+			dst = AppendSafe(dst, query)
 		}
 	}
 	return dst
@@ -227,9 +229,11 @@ var slash = []byte("/")
 
 const hexDigits = "0123456789ABCDEF"
 
-// appendSafe appends s, percent-encoding the bytes that may not appear in a
-// URI nor safely in a header value.
-func appendSafe(dst, s []byte) []byte {
+// AppendSafe appends s to dst, percent-encoding the bytes that may not
+// appear in a URI nor safely in a header value (spaces, control characters
+// and DEL), and returns it; the proxies build redirect Locations with it.
+// It allocates only if dst lacks capacity.
+func AppendSafe(dst, s []byte) []byte {
 	for _, c := range s {
 		if c <= ' ' || c == 0x7f {
 			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
@@ -416,7 +420,7 @@ func (r *aclRule) compileFilter(s *ACLSpec, mode ACLMode) *ACLError {
 		if s.HTTPFilterOption == "" {
 			return aclErr("match.http_filter_option", "is empty: http_header_match needs the header name", nil)
 		}
-		if !isToken(s.HTTPFilterOption) {
+		if !httpguts.ValidHeaderFieldName(s.HTTPFilterOption) {
 			return aclErr("match.http_filter_option", strconv.Quote(s.HTTPFilterOption)+" is not a valid header name", nil)
 		}
 		r.header = strings.ToLower(s.HTTPFilterOption)
@@ -425,24 +429,6 @@ func (r *aclRule) compileFilter(s *ACLSpec, mode ACLMode) *ACLError {
 		r.values = slices.Clone(s.HTTPFilterValue)
 	}
 	return nil
-}
-
-// isToken reports whether s is an RFC 9110 token, the syntax of a header
-// name.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func (r *aclRule) compileAction(s *ACLSpec, mode ACLMode) *ACLError {

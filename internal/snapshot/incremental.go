@@ -13,7 +13,7 @@ import (
 // Incremental compiles. A change of one route among 100,000 must not cost a
 // build of the whole config, twice (the check before the commit, and the
 // build the data plane publishes). Check validates and dry-run compiles
-// only what a Delta names, and Update makes the next snapshot from the
+// only what a config.Delta names, and Update makes the next snapshot from the
 // previous one: it reuses every load balancer, backend and frontend the
 // change did not touch, and splices the route table of a frontend whose
 // routes changed (route.Table.Splice), so that both cost what changed.
@@ -24,38 +24,6 @@ import (
 // a frontend depends on its LB's name, addresses and backends. When Check
 // or Update fails, they do the full Build, so that errors read exactly as
 // they always did.
-
-// Delta says what changed between two configs, object by object (the data
-// plane's copy of control.Delta). A nil *Delta means everything.
-type Delta struct {
-	// LBs are the load balancers with a change, by name; absent ones did
-	// not change.
-	LBs map[string]*LBDelta
-}
-
-// LBDelta is what changed in one load balancer.
-type LBDelta struct {
-	// Fields: the LB was created or deleted, or its own fields changed.
-	Fields bool
-	// Backends created, changed or deleted, by name.
-	Backends map[string]bool
-	// Frontends created, changed or deleted, by name.
-	Frontends map[string]*FrontendDelta
-}
-
-// FrontendDelta is what changed in one frontend.
-type FrontendDelta struct {
-	// Fields: created, deleted, or a field other than its routes changed.
-	Fields bool
-	// Routes, without Fields: routes [From, OldTo) of the old list became
-	// [From, NewTo) of the new one; nil when no route changed.
-	Routes *RouteSpan
-}
-
-// RouteSpan is the part of a route list that changed.
-type RouteSpan struct {
-	From, OldTo, NewTo int
-}
 
 // Compiled is a snapshot with what Update needs to make the next one from
 // it. Immutable; safe for concurrent use.
@@ -133,12 +101,18 @@ func partsOf(s *Snapshot) map[string]*lbParts {
 	return out
 }
 
+// whole reports whether a change d must be compiled whole: d is nil
+// (unknown), or certificates changed, which the frontends serving them
+// read while they compile. A change of IP objects alone changes nothing
+// compiled.
+func whole(d *config.Delta) bool { return d == nil || d.Certificates }
+
 // Check validates cfg and compiles it without publishing anything, like
 // Build with a registry of its own. With d, cfg is a config that passed
 // Check changed by d, and only what d names is checked and compiled.
-func Check(cfg *config.Config, d *Delta) error {
+func Check(cfg *config.Config, d *config.Delta) error {
 	dry := Live{Registry: upstream.NewRegistry()}
-	if d == nil {
+	if whole(d) {
 		_, err := BuildLive(cfg, dry, 0)
 		return err
 	}
@@ -151,7 +125,7 @@ func Check(cfg *config.Config, d *Delta) error {
 	return nil
 }
 
-func check(cfg *config.Config, d *Delta, dry Live) error {
+func check(cfg *config.Config, d *config.Delta, dry Live) error {
 	// The whole config's rules (names, references, ports, addresses), with
 	// the routes that did not change left out.
 	reduced := trimmed(cfg, d)
@@ -179,7 +153,7 @@ func check(cfg *config.Config, d *Delta, dry Live) error {
 // trimmed returns cfg with the routes that d says did not change left out
 // (but a frontend's first route, which may give it its protocol), where
 // nothing they depend on changed.
-func trimmed(cfg *config.Config, d *Delta) *config.Config {
+func trimmed(cfg *config.Config, d *config.Delta) *config.Config {
 	out := *cfg
 	out.LBs = slices.Clone(cfg.LBs)
 	for i := range out.LBs {
@@ -191,7 +165,7 @@ func trimmed(cfg *config.Config, d *Delta) *config.Config {
 		lb.Frontends = slices.Clone(lb.Frontends)
 		for j := range lb.Frontends {
 			f := &lb.Frontends[j]
-			var fd *FrontendDelta
+			var fd *config.FrontendDelta
 			if ld != nil {
 				fd = ld.Frontends[f.Name]
 			}
@@ -211,8 +185,8 @@ func trimmed(cfg *config.Config, d *Delta) *config.Config {
 // Update makes the snapshot of cfg from c, which was compiled from a config
 // that d turns into cfg (cfg passed Check). It compiles with live only what
 // d names, and reuses the rest of c; on any error it builds cfg whole.
-func (c *Compiled) Update(cfg *config.Config, d *Delta, live Live) (*Compiled, error) {
-	if c == nil || d == nil {
+func (c *Compiled) Update(cfg *config.Config, d *config.Delta, live Live) (*Compiled, error) {
+	if c == nil || whole(d) {
 		return BuildCompiled(cfg, live)
 	}
 	if u, err := c.update(cfg, d, live); err == nil {
@@ -221,7 +195,7 @@ func (c *Compiled) Update(cfg *config.Config, d *Delta, live Live) (*Compiled, e
 	return BuildCompiled(cfg, live)
 }
 
-func (c *Compiled) update(cfg *config.Config, d *Delta, live Live) (*Compiled, error) {
+func (c *Compiled) update(cfg *config.Config, d *config.Delta, live Live) (*Compiled, error) {
 	lbs := make(map[string]*lbParts, len(cfg.LBs))
 	for i := range cfg.LBs {
 		lb := &cfg.LBs[i]
@@ -253,7 +227,7 @@ func (c *Compiled) update(cfg *config.Config, d *Delta, live Live) (*Compiled, e
 
 // update makes the parts of LB lb, whose backends and own fields did not
 // change, from p: only its frontends named in ld are compiled.
-func (p *lbParts) update(lb *config.LB, ld *LBDelta, live Live) (*lbParts, error) {
+func (p *lbParts) update(lb *config.LB, ld *config.LBDelta, live Live) (*lbParts, error) {
 	out := *p
 	out.frontends = make(map[string][]*Frontend, len(lb.Frontends))
 	backends := make(map[string]*Backend, len(p.backends))
@@ -290,7 +264,7 @@ func (p *lbParts) update(lb *config.LB, ld *LBDelta, live Live) (*lbParts, error
 
 // spliceRoutes makes the frontends of cf from prev (the same frontend, whose
 // routes sp changed): they share everything with prev but the route table.
-func spliceRoutes(prev []*Frontend, cf *config.Frontend, sp *RouteSpan, backends map[string]*Backend) ([]*Frontend, error) {
+func spliceRoutes(prev []*Frontend, cf *config.Frontend, sp *config.RouteSpan, backends map[string]*Backend) ([]*Frontend, error) {
 	proto := prev[0].Protocol
 	rules := make([]route.Rule[*Backend], 0, sp.NewTo-sp.From)
 	for i := sp.From; i < sp.NewTo; i++ {

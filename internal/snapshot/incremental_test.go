@@ -99,70 +99,70 @@ func TestUpdateIsBuild(t *testing.T) {
 	main := func(c *config.Config) *config.Frontend { return &c.LBs[0].Frontends[0] }
 	type change struct {
 		name string
-		fn   func(c *config.Config) *Delta
+		fn   func(c *config.Config) *config.Delta
 	}
-	routesOf := func(c *config.Config, sp RouteSpan) *Delta {
-		return &Delta{LBs: map[string]*LBDelta{"web": {Frontends: map[string]*FrontendDelta{"main": {Routes: &sp}}}}}
+	routesOf := func(c *config.Config, sp config.RouteSpan) *config.Delta {
+		return &config.Delta{LBs: map[string]*config.LBDelta{"web": {Frontends: map[string]*config.FrontendDelta{"main": {Routes: &sp}}}}}
 	}
 	changes := []change{
-		{"replace a route", func(c *config.Config) *Delta {
+		{"replace a route", func(c *config.Config) *config.Delta {
 			f := main(c)
 			if len(f.Routes) == 0 {
-				return &Delta{}
+				return &config.Delta{}
 			}
 			i := r.IntN(len(f.Routes))
 			f.Routes = slices.Clone(f.Routes)
 			f.Routes[i].HostHeader = "new.example.com"
 			f.Routes[i].Backend = "b"
-			return routesOf(c, RouteSpan{i, i + 1, i + 1})
+			return routesOf(c, config.RouteSpan{From: i, OldTo: i + 1, NewTo: i + 1})
 		}},
-		{"insert routes", func(c *config.Config) *Delta {
+		{"insert routes", func(c *config.Config) *config.Delta {
 			f := main(c)
 			i := r.IntN(len(f.Routes) + 1)
 			f.Routes = slices.Insert(slices.Clone(f.Routes), i, config.Route{Backend: "a", HostHeader: fmt.Sprintf("h%d.example.com", r.IntN(30))}, config.Route{Backend: "b", PathBegin: "/x"})
-			return routesOf(c, RouteSpan{i, i, i + 2})
+			return routesOf(c, config.RouteSpan{From: i, OldTo: i, NewTo: i + 2})
 		}},
-		{"delete routes", func(c *config.Config) *Delta {
+		{"delete routes", func(c *config.Config) *config.Delta {
 			f := main(c)
 			if len(f.Routes) < 2 {
-				return &Delta{}
+				return &config.Delta{}
 			}
 			i := r.IntN(len(f.Routes) - 1)
 			f.Routes = slices.Delete(slices.Clone(f.Routes), i, i+2)
-			return routesOf(c, RouteSpan{i, i + 2, i})
+			return routesOf(c, config.RouteSpan{From: i, OldTo: i + 2, NewTo: i})
 		}},
-		{"frontend field", func(c *config.Config) *Delta {
+		{"frontend field", func(c *config.Config) *config.Delta {
 			main(c).TimeoutClient = config.Millis(1000 + r.IntN(100))
-			return &Delta{LBs: map[string]*LBDelta{"web": {Frontends: map[string]*FrontendDelta{"main": {Fields: true}}}}}
+			return &config.Delta{LBs: map[string]*config.LBDelta{"web": {Frontends: map[string]*config.FrontendDelta{"main": {Fields: true}}}}}
 		}},
-		{"backend", func(c *config.Config) *Delta {
+		{"backend", func(c *config.Config) *config.Delta {
 			c.LBs[0].Backends = slices.Clone(c.LBs[0].Backends)
 			c.LBs[0].Backends[1].Servers = []config.Server{{IP: "10.0.0.9", Port: 80 + r.IntN(3)}}
-			return &Delta{LBs: map[string]*LBDelta{"web": {Backends: map[string]bool{"b": true}}}}
+			return &config.Delta{LBs: map[string]*config.LBDelta{"web": {Backends: map[string]bool{"b": true}}}}
 		}},
-		{"LB addresses", func(c *config.Config) *Delta {
+		{"LB addresses", func(c *config.Config) *config.Delta {
 			c.LBs[0].IPs = [][]string{{"127.0.0.1"}, {"127.0.0.1", "::1"}, nil}[r.IntN(3)]
-			return &Delta{LBs: map[string]*LBDelta{"web": {Fields: true}}}
+			return &config.Delta{LBs: map[string]*config.LBDelta{"web": {Fields: true}}}
 		}},
-		{"new frontend", func(c *config.Config) *Delta {
+		{"new frontend", func(c *config.Config) *config.Delta {
 			lb := &c.LBs[1]
 			if len(lb.Frontends) > 1 {
 				lb.Frontends = lb.Frontends[:1]
 			} else {
 				lb.Frontends = append(slices.Clip(lb.Frontends), config.Frontend{Name: "more", InboundPort: 9443, Backend: "t"})
 			}
-			return &Delta{LBs: map[string]*LBDelta{"tcp": {Frontends: map[string]*FrontendDelta{"more": {Fields: true}}}}}
+			return &config.Delta{LBs: map[string]*config.LBDelta{"tcp": {Frontends: map[string]*config.FrontendDelta{"more": {Fields: true}}}}}
 		}},
-		{"drop and add an LB", func(c *config.Config) *Delta {
+		{"drop and add an LB", func(c *config.Config) *config.Delta {
 			if len(c.LBs) == 3 {
 				c.LBs = c.LBs[:2]
 			} else {
 				c.LBs = append(slices.Clip(c.LBs), config.LB{Name: "extra", Backends: []config.Backend{{Name: "e", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "10.0.2.1", Port: 80}}}},
 					Frontends: []config.Frontend{{Name: "f", InboundPort: 7000, Backend: "e"}}})
 			}
-			return &Delta{LBs: map[string]*LBDelta{"extra": {Fields: true}}}
+			return &config.Delta{LBs: map[string]*config.LBDelta{"extra": {Fields: true}}}
 		}},
-		{"nothing", func(c *config.Config) *Delta { return &Delta{} }},
+		{"nothing", func(c *config.Config) *config.Delta { return &config.Delta{} }},
 	}
 	for step := range 400 {
 		ch := changes[r.IntN(len(changes))]
@@ -204,7 +204,7 @@ func TestCheckFindsWhatChanged(t *testing.T) {
 	f := &next.LBs[0].Frontends[0]
 	f.Routes = slices.Clone(f.Routes)
 	f.Routes[30].HostHeader = "bad host"
-	d := &Delta{LBs: map[string]*LBDelta{"web": {Frontends: map[string]*FrontendDelta{"main": {Routes: &RouteSpan{30, 31, 31}}}}}}
+	d := &config.Delta{LBs: map[string]*config.LBDelta{"web": {Frontends: map[string]*config.FrontendDelta{"main": {Routes: &config.RouteSpan{From: 30, OldTo: 31, NewTo: 31}}}}}}
 	err := Check(&next, d)
 	_, want := Build(&next, upstream.NewRegistry(), 0)
 	if err == nil || want == nil || err.Error() != want.Error() || !strings.Contains(err.Error(), "routes[30].host_header") {
@@ -218,7 +218,7 @@ func TestCheckFindsWhatChanged(t *testing.T) {
 	// A backend deleted while routes still name it: every route is checked.
 	next.LBs[0].Frontends[0].Routes = base.LBs[0].Frontends[0].Routes
 	next.LBs[0].Backends = next.LBs[0].Backends[:1]
-	if err := Check(&next, &Delta{LBs: map[string]*LBDelta{"web": {Backends: map[string]bool{"b": true}}}}); err == nil || !strings.Contains(err.Error(), "routes[1].backend") {
+	if err := Check(&next, &config.Delta{LBs: map[string]*config.LBDelta{"web": {Backends: map[string]bool{"b": true}}}}); err == nil || !strings.Contains(err.Error(), "routes[1].backend") {
 		t.Fatalf("Check after deleting a backend routes name: %v", err)
 	}
 }
@@ -245,7 +245,7 @@ func BenchmarkUpdateRoute(b *testing.B) {
 				rs := make([]config.Route, 1) // the span alone: the rest of the list is not read
 				rs[0] = config.Route{Name: "changed", Backend: "a", HostHeader: fmt.Sprintf("c%d.example.com", i)}
 				f.Routes = slices.Concat(f.Routes[:at], rs, f.Routes[at+1:])
-				d := &Delta{LBs: map[string]*LBDelta{"web": {Frontends: map[string]*FrontendDelta{"main": {Routes: &RouteSpan{at, at + 1, at + 1}}}}}}
+				d := &config.Delta{LBs: map[string]*config.LBDelta{"web": {Frontends: map[string]*config.FrontendDelta{"main": {Routes: &config.RouteSpan{From: at, OldTo: at + 1, NewTo: at + 1}}}}}}
 				b.StartTimer()
 				if err := Check(&next, d); err != nil {
 					b.Fatal(err)

@@ -8,6 +8,7 @@
 package snapshot
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -70,6 +71,16 @@ type Frontend struct {
 	// RateLimit caps new connections per second (live state, nil when
 	// unlimited).
 	RateLimit *upstream.RateLimiter
+
+	// TLS terminates TLS on an https frontend; nil on every other. The
+	// data plane sets it (and the two fields below) before publishing:
+	// its certificates are looked up per handshake, so they change
+	// without a new snapshot.
+	TLS *tls.Config
+	// HTTPSRedirect is the status (301-308) an http frontend redirects
+	// every request to https with, naming HTTPSPort (0: the default port);
+	// 0 for none.
+	HTTPSRedirect, HTTPSPort int
 }
 
 // Backend is the compiled form of a config.Backend.
@@ -108,6 +119,12 @@ type Backend struct {
 	Host []byte
 	// ShutdownSessions closes the sessions of a server that goes down.
 	ShutdownSessions bool
+	// TLS, when set (ssl_bridging), is the client config of TLS to the
+	// servers; the proxy sets ServerName per connection.
+	TLS *tls.Config
+	// H2 forwards HTTP/2 streams to the servers over HTTP/2 (h2c, or h2
+	// by ALPN with TLS).
+	H2 bool
 }
 
 // HeaderRule is a compiled config.HeaderRule.
@@ -215,6 +232,11 @@ type Live struct {
 	// CookieSecret keys sticky cookie values (at least 16 bytes); nil gives
 	// a fixed one, fine for dry runs only.
 	CookieSecret []byte
+	// Starting, when set, says which new endpoints start in
+	// upstream.StateStarting instead of StateUp when their backend has a
+	// health check, so that they take no traffic before their first check
+	// passes (discovered containers). Endpoints that exist keep their state.
+	Starting func(upstream.Key) bool
 }
 
 // dryRunSecret keys the cookies of builds that never serve.
@@ -294,6 +316,11 @@ func (s *Snapshot) backend(lbName string, cb *config.Backend, live *Live) (*Back
 	if cb.Host != "" {
 		b.Host = []byte(cb.Host)
 	}
+	b.H2 = cb.H2
+	if cb.SSLBridging {
+		b.TLS = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cb.IgnoreSSLServerVerify,
+			NextProtos: []string{"http/1.1"}, ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+	}
 	// Passive ejection is live state: the policy applies from this build
 	// on (a build that is not published does not get here with a live
 	// registry unless only its listeners failed).
@@ -306,7 +333,11 @@ func (s *Snapshot) backend(lbName string, cb *config.Backend, live *Live) (*Back
 		srv := &cb.Servers[k]
 		addr := net.JoinHostPort(srv.IP, strconv.Itoa(srv.Port))
 		key := upstream.Key{Backend: lbName + "/" + cb.Name, Addr: addr}
-		ep := reg.Get(key, upstream.StateUp)
+		initial := upstream.StateUp
+		if cb.HealthCheck != nil && live.Starting != nil && live.Starting(key) {
+			initial = upstream.StateStarting
+		}
+		ep := reg.Get(key, initial)
 		ep.Passive.SetPolicy(ep, passive)
 		s.keys[key] = true
 		b.Endpoints = append(b.Endpoints, ep)
@@ -460,19 +491,8 @@ func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[str
 	}
 	if len(cf.Routes) > 0 {
 		rules := make([]route.Rule[*Backend], len(cf.Routes))
-		for i, r := range cf.Routes {
-			host := r.HostHeader
-			if cf.Protocol == config.ProtocolTCP {
-				host = r.SNI
-			}
-			rule := route.Rule[*Backend]{
-				Host: host, MatchSubdomains: r.MatchSubdomains, PathPrefix: r.PathBegin,
-				Priority: r.Priority, Target: backends[r.Backend],
-			}
-			for _, h := range r.Headers {
-				rule.Headers = append(rule.Headers, route.HeaderMatch{Name: h.Name, Value: h.Value, Prefix: h.Prefix})
-			}
-			rules[i] = rule
+		for i := range cf.Routes {
+			rules[i] = routeRule(cf.Protocol, &cf.Routes[i], backends)
 		}
 		t, err := route.NewTable(rules)
 		if err != nil {
@@ -491,6 +511,23 @@ func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[str
 		s.frontends[addr] = &fa
 	}
 	return nil
+}
+
+// routeRule compiles route r of a frontend speaking proto (Build and
+// Update share it).
+func routeRule(proto config.Protocol, r *config.Route, backends map[string]*Backend) route.Rule[*Backend] {
+	host := r.HostHeader
+	if proto == config.ProtocolTCP {
+		host = r.SNI
+	}
+	rule := route.Rule[*Backend]{
+		Host: host, MatchSubdomains: r.MatchSubdomains, PathPrefix: r.PathBegin,
+		Priority: r.Priority, Target: backends[r.Backend],
+	}
+	for _, h := range r.Headers {
+		rule.Headers = append(rule.Headers, route.HeaderMatch{Name: h.Name, Value: h.Value, Prefix: h.Prefix})
+	}
+	return rule
 }
 
 // Holder publishes the current snapshot. Load is one atomic load and never

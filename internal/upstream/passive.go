@@ -79,6 +79,7 @@ type Passive struct {
 	backoff  atomic.Int64           // nanoseconds; the back-off of the last ejection that had one
 	returned atomic.Int64           // unix nanoseconds when the last back-off ended
 	total    atomic.Uint64          // ejections ever
+	ejecting atomic.Bool            // an eject is under way
 }
 
 // SetPolicy configures passive ejection of e, the endpoint p belongs to. It
@@ -177,6 +178,13 @@ func (p *Passive) Observe(e *Endpoint, ok bool) {
 
 // eject sets e down if it is still up. Of concurrent callers, one wins.
 func (p *Passive) eject(e *Endpoint, pol *passivePolicy) {
+	// One ejection at a time: a second caller that stored the reason and
+	// lost the race would otherwise put back the reason it read before the
+	// winner's.
+	if !p.ejecting.CompareAndSwap(false, true) {
+		return
+	}
+	defer p.ejecting.Store(false)
 	prev := e.reason.Load()
 	// The reason first, as in SetState, so that a reader that sees the
 	// state down also sees why.

@@ -336,13 +336,13 @@ func TestResyncConverges(t *testing.T) {
 // kept and flagged, then that the provider reconnects and lists again.
 func TestEngineGone(t *testing.T) {
 	cli := dockertest.Client(t)
-	proxy := newSockProxy(t)
+	proxy := dockertest.NewSockProxy(t)
 	id := dockertest.RunSpec(t, cli, testImage, dockertest.Spec{Name: dockertest.UniqueName("survivor"), Labels: map[string]string{"gantry.enable": "true"}})
-	p := startProvider(t, docker.Options{Host: "unix://" + proxy.path, Resync: noResync, BackoffMin: 50 * time.Millisecond, BackoffMax: 400 * time.Millisecond})
+	p := startProvider(t, docker.Options{Host: "unix://" + proxy.Path, Resync: noResync, BackoffMin: 50 * time.Millisecond, BackoffMax: 400 * time.Millisecond})
 	feed := p.Feed()
 	before := waitFor(t, feed, 10*time.Second, "connected, survivor ready", func(s *discovery.Set) bool { return s.Connected && has(id, ready)(s) })
 
-	proxy.stop()
+	proxy.Stop()
 	s := waitFor(t, feed, 5*time.Second, "disconnected", func(s *discovery.Set) bool { return !s.Connected })
 	if s.Err == nil || s.Trigger != discovery.TriggerDisconnect {
 		t.Errorf("disconnected set: trigger %s err %v", s.Trigger, s.Err)
@@ -362,7 +362,7 @@ func TestEngineGone(t *testing.T) {
 		t.Errorf("while gone: %s", describe(s))
 	}
 
-	proxy.start(t)
+	proxy.Start(t)
 	s = waitFor(t, feed, 5*time.Second, "reconnected, survivor exited", func(s *discovery.Set) bool {
 		return s.Connected && has(id, func(c *discovery.Container) bool { return c.State == discovery.StateExited })(s)
 	})

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -150,93 +148,6 @@ func get(tb testing.TB, url string) string {
 	}
 	tb.Fatalf("GET %s: %v", url, last)
 	return ""
-}
-
-// sockProxy forwards a unix socket to the engine's, and can be stopped to
-// make the engine look gone without touching the engine.
-type sockProxy struct {
-	path, target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
-}
-
-func engineSocket() string {
-	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
-		return strings.TrimPrefix(h, "unix://")
-	}
-	return "/var/run/docker.sock"
-}
-
-func newSockProxy(tb testing.TB) *sockProxy {
-	dir, err := os.MkdirTemp("", "gantry-sock-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &sockProxy{path: dir + "/docker.sock", target: engineSocket(), conns: map[net.Conn]bool{}}
-	tb.Cleanup(func() { p.stop(); os.RemoveAll(dir) })
-	p.start(tb)
-	return p
-}
-
-func (p *sockProxy) start(tb testing.TB) {
-	ln, err := net.Listen("unix", p.path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("unix", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.ln != ln { // stopped meanwhile
-				p.mu.Unlock()
-				c.Close()
-				up.Close()
-				return
-			}
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			p.wg.Add(2)
-			pipe := func(dst, src net.Conn) {
-				defer p.wg.Done()
-				_, _ = io.Copy(dst, src)
-				dst.Close()
-				src.Close()
-			}
-			go pipe(up, c)
-			go pipe(c, up)
-		}
-	}()
-}
-
-// stop closes the listener and every connection, as an engine that died.
-func (p *sockProxy) stop() {
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 func isErr(target error) func(c *discovery.Container) bool {
