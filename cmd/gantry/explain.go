@@ -112,14 +112,25 @@ func discoveryRows(d *client.DiscoveryStatus) [][]string {
 	if d == nil {
 		return nil
 	}
-	conn := "connected"
-	if !d.Connected {
-		conn = "NOT connected (keeping the last-known containers): " + d.Error
+	var rows [][]string
+	if d.Provider != "" {
+		conn := "connected"
+		if !d.Connected {
+			conn = "NOT connected (keeping the last-known containers): " + d.Error
+		}
+		rows = append(rows, []string{"discovery:", d.Provider + " at " + d.Host + ", " + conn},
+			[]string{"containers:", fmt.Sprintf("%d seen, %d routed, %d rejected (generation %d, lag %s ms)", d.Containers.Seen, d.Containers.Routed,
+				d.Containers.Rejected, d.Generation, strconv.FormatFloat(d.LagMillis, 'f', 1, 64))})
 	}
-	rows := [][]string{
-		{"discovery:", d.Provider + " at " + d.Host + ", " + conn},
-		{"containers:", fmt.Sprintf("%d seen, %d routed, %d rejected (generation %d, lag %s ms)", d.Containers.Seen, d.Containers.Routed,
-			d.Containers.Rejected, d.Generation, strconv.FormatFloat(d.LagMillis, 'f', 1, 64))},
+	if f := d.File; f != nil {
+		state := "in sync"
+		if !f.InSync {
+			state = "NOT in sync: " + f.Error
+		}
+		rows = append(rows, []string{"file:", f.Path + ", " + state + ", serving " + strconv.Itoa(len(f.LBs)) + " load balancer(s)"})
+		if f.ApplyError != "" {
+			rows = append(rows, []string{"file error:", f.ApplyError})
+		}
 	}
 	for _, e := range d.EntryPoints {
 		line := e.Address + " (" + e.LB + "/" + e.Frontend + ")"

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gantry-lb/gantry/client"
 )
 
 var spaces = regexp.MustCompile(`  +`)
@@ -105,4 +107,13 @@ func TestServeDockerFlags(t *testing.T) {
 		}
 	}
 	os.RemoveAll(dir)
+}
+
+func TestDiscoveryRowsFileOnly(t *testing.T) {
+	rows := discoveryRows(&client.DiscoveryStatus{File: &client.FileStatus{Path: "/etc/gantry/lbs.yaml", InSync: false,
+		Error: `lbs[a].frontends[web].inbound_port: 70000 is not a port (1-65535)`, LBs: []string{"a"}}})
+	if len(rows) != 1 || rows[0][0] != "file:" ||
+		rows[0][1] != `/etc/gantry/lbs.yaml, NOT in sync: lbs[a].frontends[web].inbound_port: 70000 is not a port (1-65535), serving 1 load balancer(s)` {
+		t.Fatalf("rows %q: want only the file line", rows)
+	}
 }
