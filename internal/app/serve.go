@@ -15,6 +15,7 @@ import (
 
 	"github.com/gantry-lb/gantry/internal/api"
 	"github.com/gantry-lb/gantry/internal/control"
+	"github.com/gantry-lb/gantry/internal/snapshot"
 	"github.com/gantry-lb/gantry/internal/store/bolt"
 	"github.com/gantry-lb/gantry/internal/telemetry"
 )
@@ -51,7 +52,7 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	ctl := control.New(st, dryRun, o.Log)
+	ctl := control.New(st, snapshot.Check, o.Log)
 	if err := ensureAdminToken(ctx, ctl, o.DataDir, out); err != nil {
 		return err
 	}
