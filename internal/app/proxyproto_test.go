@@ -206,6 +206,15 @@ func TestIntegrationAcceptProxyProtocol(t *testing.T) {
 			t.Fatalf("server saw %q, %q", src, body)
 		}
 	})
+	t.Run("unknown keeps the socket's address", func(t *testing.T) {
+		_, body, err := send(t, []byte("PROXY UNKNOWN\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != "xff=127.0.0.1" {
+			t.Fatalf("server saw %q, want the socket's address", body)
+		}
+	})
 	t.Run("missing header is dropped", func(t *testing.T) {
 		if _, _, err := send(t, nil); err == nil {
 			t.Fatal("a connection without a PROXY header got an answer")

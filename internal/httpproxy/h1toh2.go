@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-lb/gantry/internal/httpproxy/h1"
@@ -75,24 +76,38 @@ func (c *conn) forwardToH2(fe *snapshot.Frontend, be *snapshot.Backend, target, 
 		c.status, c.out = w.status, w.out
 	}()
 	h.h2Forward(w, r, fe, be, c.chosen, c.key)
+	// The transport may still be reading the body in its own goroutine
+	// (it keeps writing after an early answer): detach it before c goes
+	// back to the pool.
+	eof := body.detach()
 	if err := hw.finish(); err != nil {
 		return false
 	}
 	// A body the server did not read to its end leaves the connection
 	// out of step.
-	return hw.keep && (!req.HasBody() || body.eof) && !req.Close && !c.lc.Draining()
+	return hw.keep && (!req.HasBody() || eof) && !req.Close && !c.lc.Draining()
 }
 
 // clientBody reads a request body from the client, refreshing the read
-// deadline as it goes.
+// deadline as it goes. The HTTP/2 transport reads it from a goroutine of
+// its own that may outlive the request: detach ends that, so that nothing
+// touches the pooled conn afterwards.
 type clientBody struct {
-	c   *conn
-	fe  *snapshot.Frontend
-	r   io.Reader
-	eof bool // read to its end
+	c  *conn
+	fe *snapshot.Frontend
+	r  io.Reader
+
+	mu       sync.Mutex // held for a whole Read; detach waits for it
+	eof      bool       // read to its end
+	detached bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.detached {
+		return 0, io.ErrUnexpectedEOF
+	}
 	b.c.raw.SetReadDeadline(time.Now().Add(b.fe.TimeoutClient))
 	n, err := b.r.Read(p)
 	b.eof = err == io.EOF
@@ -101,6 +116,21 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return n, err
+}
+
+// detach stops the body: a Read under way is cut short by a past deadline
+// and waited for, later ones fail. It reports whether the body was read to
+// its end (the client connection is then still in step). The caller sets
+// the connection's next deadline afterwards.
+func (b *clientBody) detach() bool {
+	if !b.mu.TryLock() {
+		b.c.raw.SetReadDeadline(time.Now())
+		b.mu.Lock()
+	}
+	b.detached = true
+	eof := b.eof
+	b.mu.Unlock()
+	return eof
 }
 
 // h1Writer is an http.ResponseWriter that answers an HTTP/1.x client.

@@ -270,7 +270,11 @@ func (h *h2Handler) exchange(w http.ResponseWriter, r *http.Request, c *conn, fe
 		}
 	}
 	resp := &c.resp
-	for {
+	for interim := 0; ; interim++ {
+		if interim > maxInterim {
+			http.Error(w, "too many interim responses from the server", http.StatusBadGateway)
+			return io.ErrUnexpectedEOF
+		}
 		resp.Reset()
 		uc.SetReadDeadline(time.Now().Add(be.TimeoutServer))
 		if err := h1.ReadResponse(uc.R, resp, upstreamLimits); err != nil {

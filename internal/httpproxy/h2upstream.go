@@ -148,7 +148,7 @@ func (h *h2Handler) h2Forward(w *statusWriter, r *http.Request, fe *snapshot.Fro
 			}
 			return
 		}
-		err = h.relayH2(w, resp, fe)
+		err = h.relayH2(w, resp, fe, cur.TimeoutServer, out.cancel)
 		out.cancel()
 		tcpproxy.Done(cur, ep)
 		ep.Traffic.Observe(w.status, time.Since(start), max(r.ContentLength, 0), w.out)
@@ -250,7 +250,7 @@ func (h *h2Handler) outgoing(r *http.Request, fe *snapshot.Frontend, be *snapsho
 // relayH2 writes a server's answer to the client: its head (without
 // hop-by-hop fields, with the frontend's response rules), its body as it
 // comes, then its trailers.
-func (h *h2Handler) relayH2(w *statusWriter, resp *http.Response, fe *snapshot.Frontend) error {
+func (h *h2Handler) relayH2(w *statusWriter, resp *http.Response, fe *snapshot.Frontend, idle time.Duration, cancel func()) error {
 	defer resp.Body.Close()
 	hdr := w.Header()
 	for k, vs := range resp.Header {
@@ -275,8 +275,13 @@ func (h *h2Handler) relayH2(w *statusWriter, resp *http.Response, fe *snapshot.F
 	buf := h.s.bufs.Get().(*[copyBufSize]byte)
 	defer h.s.bufs.Put(buf)
 	rc := http.NewResponseController(w)
+	// timeout_server bounds each wait for the body, as on HTTP/1.1: a
+	// server that stalls mid-body has its stream cancelled.
+	stall := time.AfterFunc(idle, cancel)
+	defer stall.Stop()
 	for {
 		n, err := resp.Body.Read(buf[:])
+		stall.Reset(idle)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return werr

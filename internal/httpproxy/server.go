@@ -117,11 +117,14 @@ type conn struct {
 	ip       string
 	cl       tcpproxy.Client // for PROXY headers to servers
 	// att walks the servers the current request may try; be and ep are
-	// the backend (maybe a failover) and server it is on now, and untrack
-	// ends its shutdown_sessions tracking.
+	// the backend (maybe a failover) and server it is on now. tracked is
+	// the server the connection is tracked on for shutdown_sessions (kept
+	// across the requests of a connection while they go to the same
+	// server), and untrack ends that.
 	att     tcpproxy.Attempts
 	be      *snapshot.Backend
 	ep      *upstream.Endpoint
+	tracked *upstream.Endpoint
 	untrack func()
 	// chosen is the server the request was pinned to (sticky), and key the
 	// hash key of its backend's algorithm.
@@ -176,6 +179,7 @@ func (s *Server) serveConn(lc *listener.Conn, tc *tls.Conn) {
 	c.br.Reset(c.raw)
 	c.bw.Reset(c.raw)
 	defer func() {
+		c.track(nil, false)
 		c.lc, c.raw, c.tc = nil, nil, nil
 		c.tlsState = tls.ConnectionState{}
 		c.br.Reset(nil)
@@ -504,10 +508,6 @@ func (c *conn) forward(fe *snapshot.Frontend, be *snapshot.Backend) bool {
 
 // finished counts the end of the request on the server it ended on.
 func (c *conn) finished() {
-	if c.untrack != nil {
-		c.untrack()
-		c.untrack = nil
-	}
 	if c.ep != nil {
 		tcpproxy.Done(c.be, c.ep)
 		c.ep.Traffic.Observe(c.status, time.Since(c.start), c.in, c.out)
@@ -617,15 +617,19 @@ func (c *conn) relay(fe *snapshot.Frontend, uc *upstream.Conn, retry, keepClient
 				if retry && isClosedByPeer(err) {
 					retry = false
 					if uc = c.s.dial(ep, be, &c.cl, c.upstreamSNI(be)); uc != nil && c.resend(fe, uc) {
+						interim = -1 // still waiting for the first answer
 						continue
 					}
 				}
-				ep.CountFailure()
-				ep.ObserveOutcome(false)
 				if interim == 0 && keepClient && replayable(req) {
+					// redispatch counts the failure on ep.
 					if uc = c.redispatch(fe); uc != nil {
+						interim = -1
 						continue
 					}
+				} else {
+					ep.CountFailure()
+					ep.ObserveOutcome(false)
 				}
 				if isTimeout(err) {
 					return c.errorResponse(504, "the server did not answer in time", true)
@@ -995,22 +999,36 @@ func (c *conn) connect(be *snapshot.Backend, preferred *upstream.Endpoint) (*ups
 	return c.next()
 }
 
+// track keeps the client connection tracked on ep for shutdown_sessions
+// when on, and on no server otherwise; unchanged tracking costs nothing.
+func (c *conn) track(ep *upstream.Endpoint, on bool) {
+	if !on {
+		ep = nil
+	}
+	if ep == c.tracked {
+		return
+	}
+	if c.untrack != nil {
+		c.untrack()
+		c.untrack = nil
+	}
+	c.tracked = ep
+	if ep != nil {
+		c.untrack = ep.Track(c.lc.Conn) // the socket, under any TLS
+	}
+}
+
 // next moves to the next server of the attempts and connects to it.
 func (c *conn) next() (*upstream.Conn, bool, error) {
 	for {
 		ep, err := c.att.Next()
 		if err != nil {
+			c.track(nil, false)
 			return nil, false, err
 		}
 		be := c.att.Backend()
 		c.be, c.ep = be, ep
-		if c.untrack != nil {
-			c.untrack()
-			c.untrack = nil
-		}
-		if be.ShutdownSessions && c.raw != nil { // not on HTTP/2 streams
-			c.untrack = ep.Track(c.lc.Conn) // the socket, under any TLS
-		}
+		c.track(ep, be.ShutdownSessions && c.raw != nil) // not on HTTP/2 streams
 		// A connection that carried a PROXY header speaks for one client:
 		// it is never pooled, so there is never one to take.
 		if be.Proxy == snapshot.ProxyNone {
@@ -1024,7 +1042,6 @@ func (c *conn) next() (*upstream.Conn, bool, error) {
 			return uc, false, nil
 		}
 		c.att.Failed(ep)
-		ep.ObserveOutcome(false)
 		c.ep = nil
 	}
 }

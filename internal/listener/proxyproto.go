@@ -76,6 +76,11 @@ func AcceptProxy(c *Conn, timeout time.Duration) error {
 		c.Local = netip.AddrPortFrom(c.Local.Addr().Unmap(), c.Local.Port())
 		return nil
 	}
+	if h.TransportProtocol == proxyproto.UNSPEC {
+		// "PROXY UNKNOWN" (v1) or an unspecified family (v2): the spec
+		// says to keep the socket's own addresses.
+		return nil
+	}
 	return fmt.Errorf("%w: not a TCP address family", ErrNoProxyHeader)
 }
 

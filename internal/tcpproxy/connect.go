@@ -53,6 +53,7 @@ func Connect(be *snapshot.Backend, preferred *upstream.Endpoint, key balance.Has
 		}
 		c, err := Dial(a.Backend(), ep, cl)
 		if err == nil {
+			ep.ObserveOutcome(true)
 			return a.Backend(), ep, c, nil
 		}
 		a.Failed(ep)
@@ -124,11 +125,13 @@ func (a *Attempts) Next() (*upstream.Endpoint, error) {
 	return nil, ErrConnect
 }
 
-// Failed records that connecting to ep (returned by Next) failed, and ends
-// the session counted on it.
+// Failed records that connecting to ep (returned by Next), or its answer,
+// failed: it ends the session counted on it and counts the failure, for
+// stats and passive ejection.
 func (a *Attempts) Failed(ep *upstream.Endpoint) {
 	Done(a.be, ep)
 	ep.CountFailure()
+	ep.ObserveOutcome(false)
 	if a.nt < len(a.tried) {
 		a.tried[a.nt] = ep
 		a.nt++
