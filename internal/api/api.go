@@ -266,6 +266,9 @@ func boolParam(r *http.Request, name string) (bool, error) {
 // change applies a write and answers it: the result, after waiting for the data plane
 // when ?wait=applied.
 func (s *Server) change(w http.ResponseWriter, r *http.Request, req control.Request, status int, body func(rev uint64) (any, error)) {
+	if req.Project != "" && req.Mutate != nil {
+		req.Mutate = keepCertificates(req.Mutate, req.Project)
+	}
 	res, err := s.ctl.Change(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, err)
@@ -303,4 +306,49 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, res *control.Res
 		return
 	}
 	reply(w, status, res.Revision, v)
+}
+
+// keepCertificates wraps the change of a token bound to a project so that
+// it cannot make a frontend serve a certificate it did not serve before:
+// certificates are config-wide (they belong to no project), so letting a
+// tenant name one would let it serve another tenant's certificate and key.
+// An unscoped token attaches them; a tenant may still drop them (or delete
+// its frontend).
+func keepCertificates(mutate func(*config.Config) error, project string) func(*config.Config) error {
+	return func(cfg *config.Config) error {
+		before := certificateRefs(cfg)
+		if err := mutate(cfg); err != nil {
+			return err
+		}
+		for at, names := range certificateRefs(cfg) {
+			for name := range names {
+				if !before[at][name] {
+					return fmt.Errorf("%w: %w", control.ErrInvalid, &config.FieldError{Path: at,
+						Msg: fmt.Sprintf("a token of project %q cannot attach certificate %q: certificates belong to no project, so an unscoped token attaches them", project, name)})
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// certificateRefs maps the path of every frontend's certificates field to
+// the names it lists.
+func certificateRefs(cfg *config.Config) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for i := range cfg.LBs {
+		lb := &cfg.LBs[i]
+		for j := range lb.Frontends {
+			f := &lb.Frontends[j]
+			if len(f.Certificates) == 0 {
+				continue
+			}
+			set := make(map[string]bool, len(f.Certificates))
+			for _, n := range f.Certificates {
+				set[n] = true
+			}
+			out["lbs["+lb.Name+"].frontends["+f.Name+"].certificates"] = set
+		}
+	}
+	return out
 }

@@ -142,3 +142,21 @@ func TestProjectsStatusHidesOtherProjects(t *testing.T) {
 		t.Fatalf("status for a project token: %s", b)
 	}
 }
+
+// Certificates belong to no project: a project token cannot make its
+// frontend serve one (it could be another tenant's), an unscoped one can,
+// and the project token can then change the rest of its frontend.
+func TestProjectsCannotAttachCertificates(t *testing.T) {
+	e := newSecEnv(t)
+	e.must(e.admin, "PUT", "/v1/certificates/green-cert", `{"type": "letsencrypt", "common_name": "green.example.com"}`, 200)
+	e.must(e.blue, "PUT", "/v1/lbs/blue-web", `{}`, 200)
+	e.must(e.blue, "PUT", "/v1/lbs/blue-web/backends/app", `{"forward_protocol": "http", "forward_port": 80, "pool": ["10.1.1.1"]}`, 200)
+	fe := `{"inbound_port": 8443, "protocol": "https", "backend": "app", "certificates": ["green-cert"]}`
+	b := e.must(e.blue, "PUT", "/v1/lbs/blue-web/frontends/tls", fe, 422)
+	if !strings.Contains(b, `lbs[blue-web].frontends[tls].certificates`) || !strings.Contains(b, "cannot attach certificate") {
+		t.Fatalf("answer: %s", b)
+	}
+	e.must(e.admin, "PUT", "/v1/lbs/blue-web/frontends/tls", fe, 200)
+	e.must(e.blue, "PATCH", "/v1/lbs/blue-web/frontends/tls", `{"timeout_client": 5000}`, 200)
+	e.must(e.blue, "PATCH", "/v1/lbs/blue-web/frontends/tls", `{"protocol": "http", "certificates": null}`, 200)
+}
