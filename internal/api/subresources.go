@@ -19,19 +19,6 @@ import (
 // part of the parent object, atomically with respect to other writers, and
 // the parent is validated as a whole.
 
-// findRoute returns the route called name of a frontend and its index, or
-// ErrNotFound. Unnamed routes are never found: they have no address here.
-func findRoute(cfg *config.Config, lbName, fe, name string) (config.Route, int, error) {
-	f, err := frontends.find(cfg, lbName, fe)
-	if err != nil {
-		return config.Route{}, 0, err
-	}
-	if i := slices.IndexFunc(f.Routes, func(r config.Route) bool { return r.Name == name }); name != "" && i >= 0 {
-		return f.Routes[i], i, nil
-	}
-	return config.Route{}, 0, fmt.Errorf("route %q of frontend %q of load balancer %q: %w", name, fe, lbName, control.ErrNotFound)
-}
-
 // listRoutes answers every route of a frontend in order, named or not:
 // the index is the order, so the list is not paged or sorted.
 func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) {
@@ -48,10 +35,12 @@ func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// routeView shows route name of frontend fe of load balancer lb.
-func routeView(lb, fe, name string) view {
+// routeView shows route name of frontend fe of load balancer lb. Unnamed
+// routes are never found: they have no address here. Control finds the
+// route without a scan of the frontend's list (Control.FindRoute).
+func (s *Server) routeView(r *http.Request, lb, fe, name string) view {
 	return func(st *control.State) (any, error) {
-		rt, i, err := findRoute(st.Config, lb, fe, name)
+		rt, i, err := s.ctl.FindRoute(r.Context(), st, lb, fe, name)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +49,7 @@ func routeView(lb, fe, name string) view {
 }
 
 func (s *Server) getRoute(w http.ResponseWriter, r *http.Request) {
-	s.answer(w, r, routeView(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
+	s.answer(w, r, s.routeView(r, r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
 }
 
 // putRoute creates or replaces a named route; with index it also moves it.
@@ -98,14 +87,26 @@ func (s *Server) putRoute(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	req.Mutate = withRule(lbName, fe, rt.Backend, rule, control.PutRoute(lbName, fe, name, func(*config.Route, int) (config.Route, int, error) {
-		return rt, idx, nil
-	}))
-	s.change(w, r, req, http.StatusOK, s.viewAt(r, routeView(lbName, fe, name)))
+	// The change says what it is (Request.Route), so that control applies
+	// it without scanning the frontend's routes; a rule may add a backend
+	// port as well, which only Mutate does.
+	op := &control.RouteOp{LB: lbName, Frontend: fe, Name: name, Route: rt, Index: idx}
+	req.Mutate = withRule(lbName, fe, rt.Backend, rule, op.Mutate())
+	if rule == nil {
+		req.Route = op
+	}
+	s.change(w, r, req, http.StatusOK, s.viewAt(r, s.routeView(r, lbName, fe, name)))
 }
 
 func (s *Server) deleteRoute(w http.ResponseWriter, r *http.Request) {
-	s.remove(w, r, control.DeleteRoute(r.PathValue("lb"), r.PathValue("frontend"), r.PathValue("name")))
+	op := &control.RouteOp{LB: r.PathValue("lb"), Frontend: r.PathValue("frontend"), Name: r.PathValue("name"), Delete: true}
+	req, err := s.writeRequest(r, op.Mutate())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req.Route = op
+	s.change(w, r, req, http.StatusNoContent, nil)
 }
 
 // healthCheckOf returns a backend's health check, or ErrNotFound when it

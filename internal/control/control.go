@@ -25,7 +25,9 @@
 // objects (a route is one), asks the Compiler to check only what changed
 // (a Delta), and hands the new State to every reader without decoding it
 // back from the store. The data plane compiles from the previous snapshot
-// the same way (State.Since).
+// the same way (State.Since). A change of one route said as such
+// (Request.Route) is applied without scanning its frontend's route list; it
+// still copies that list once (config.Frontend.Routes is a plain slice).
 package control
 
 import (
@@ -341,6 +343,11 @@ type Request struct {
 	// shallowClone): Mutate may replace an object or a list, never change
 	// one in place (rebuild a route list rather than set an element).
 	Mutate func(cfg *config.Config) error
+	// Route, when set, says that Mutate is the change of one route that
+	// Route describes (RouteOp.Mutate), so that control can apply it
+	// without scanning the frontend's route list. Control runs Mutate
+	// instead when it cannot (see applyRoute), and for a transaction.
+	Route *RouteOp
 }
 
 // Result is what a change did or would do.
@@ -368,10 +375,18 @@ func (c *Control) Change(ctx context.Context, req Request) (*Result, error) {
 			return nil, fmt.Errorf("%w: you read %d, the head is %d", ErrPrecondition, req.IfMatch, cur.Revision)
 		}
 		next := shallowClone(cur.Config)
-		if err := req.Mutate(next); err != nil {
-			return nil, err
+		var hint *routeHint
+		if req.Route != nil {
+			if hint, err = c.applyRoute(ctx, cur, next, req.Route); err != nil {
+				return nil, err
+			}
 		}
-		res, err := c.commit(ctx, cur, next, req)
+		if hint == nil {
+			if err := req.Mutate(next); err != nil {
+				return nil, err
+			}
+		}
+		res, err := c.commit(ctx, cur, next, req, hint)
 		if !errors.Is(err, store.ErrConflict) {
 			return res, err
 		}
@@ -409,9 +424,9 @@ func shallowClone(cfg *config.Config) *config.Config {
 
 // commit checks next and stores its difference from cur; next becomes the
 // new head State (it must not be changed afterwards).
-func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, req Request) (*Result, error) {
+func (c *Control) commit(ctx context.Context, cur *State, next *config.Config, req Request, hint *routeHint) (*Result, error) {
 	rev := cur.head + 1
-	p, err := c.makePlan(ctx, cur, next, rev, c.now().UTC())
+	p, err := c.makePlan(ctx, cur, next, rev, c.now().UTC(), hint)
 	if err != nil {
 		return nil, err
 	}

@@ -34,14 +34,17 @@ type plan struct {
 	// wide is true when the incremental check would not cover the change:
 	// a route name may repeat one outside the span that changed.
 	wide bool
+	// hint, when not nil, tells the routes a change kept at both ends of
+	// one frontend's list (a RouteOp), so they are not compared.
+	hint *routeHint
 }
 
 // makePlan compares next with cur, for a commit that would make revision
 // rev at time now. It puts next's objects in the order a read of the store
 // gives them, and replaces every object it stores by what reading it back
 // gives (see normalize), so that next can become the State of rev as it is.
-func (c *Control) makePlan(ctx context.Context, cur *State, next *config.Config, rev uint64, now time.Time) (*plan, error) {
-	p := &plan{delta: &config.Delta{}, meta: maps.Clone(cur.Meta), routes: maps.Clone(cur.routes), stale: maps.Clone(cur.stale)}
+func (c *Control) makePlan(ctx context.Context, cur *State, next *config.Config, rev uint64, now time.Time, hint *routeHint) (*plan, error) {
+	p := &plan{delta: &config.Delta{}, meta: maps.Clone(cur.Meta), routes: maps.Clone(cur.routes), stale: maps.Clone(cur.stale), hint: hint}
 	if p.meta == nil {
 		p.meta = map[string]ObjectMeta{}
 	}
@@ -479,32 +482,13 @@ func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string
 	if n == m && (n == 0 || &a[0] == &b[0]) {
 		return nil, nil
 	}
-	// The common head and tail, compared by memory a block at a time: a
-	// change copies the list but not the routes it keeps.
-	const block = 64
-	head := 0
-	for head < min(n, m) {
-		k := min(block, min(n, m)-head)
-		if sameMemorySlice(a[head:head+k], b[head:head+k]) {
-			head += k
-			continue
-		}
-		for sameMemory(&a[head], &b[head]) {
-			head++
-		}
-		break
-	}
-	tail := 0
-	for tail < min(n, m)-head {
-		k := min(block, min(n, m)-head-tail)
-		if sameMemorySlice(a[n-tail-k:n-tail], b[m-tail-k:m-tail]) {
-			tail += k
-			continue
-		}
-		for sameMemory(&a[n-1-tail], &b[m-1-tail]) {
-			tail++
-		}
-		break
+	// The common head and tail: a RouteOp says what it kept, else they
+	// are compared.
+	head, tail := 0, 0
+	if h := p.hint; h != nil && h.path == path && h.head+h.tail <= min(n, m) {
+		head, tail = h.head, h.tail
+	} else {
+		head, tail = commonEnds(a, b)
 	}
 	amid, bmid := a[head:n-tail], b[head:m-tail]
 	if len(amid) == 0 && len(bmid) == 0 {
@@ -622,6 +606,37 @@ func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string
 		return nil, nil
 	}
 	return &config.RouteSpan{From: head + same, OldTo: n - tail - sameEnd, NewTo: m - tail - sameEnd}, nil
+}
+
+// commonEnds returns how many routes a and b share at their head and, after
+// that, at their tail, compared by memory a block at a time: a change
+// copies the list but not the routes it keeps.
+func commonEnds(a, b []config.Route) (head, tail int) {
+	const block = 64
+	n, m := len(a), len(b)
+	for head < min(n, m) {
+		k := min(block, min(n, m)-head)
+		if sameMemorySlice(a[head:head+k], b[head:head+k]) {
+			head += k
+			continue
+		}
+		for sameMemory(&a[head], &b[head]) {
+			head++
+		}
+		break
+	}
+	for tail < min(n, m)-head {
+		k := min(block, min(n, m)-head-tail)
+		if sameMemorySlice(a[n-tail-k:n-tail], b[m-tail-k:m-tail]) {
+			tail += k
+			continue
+		}
+		for sameMemory(&a[n-1-tail], &b[m-1-tail]) {
+			tail++
+		}
+		break
+	}
+	return head, tail
 }
 
 // putRoute stores route r at position at (old, at oldPos, is the route it

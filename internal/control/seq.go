@@ -247,3 +247,19 @@ func chunkEnds[E any](chunks [][]E) []int {
 	}
 	return ends
 }
+
+// search returns the index of e in s, whose elements must be in increasing
+// order, and whether it is there.
+func (s *chunkSeq[E]) search(e E, cmp func(a, b E) int) (int, bool) {
+	// The first chunk whose last element is at least e holds it, if any.
+	c, _ := slices.BinarySearchFunc(s.chunks, e, func(chunk []E, e E) int { return cmp(chunk[len(chunk)-1], e) })
+	if c == len(s.chunks) {
+		return 0, false
+	}
+	i, found := slices.BinarySearchFunc(s.chunks[c], e, cmp)
+	start := 0
+	if c > 0 {
+		start = s.ends[c-1]
+	}
+	return start + i, found
+}

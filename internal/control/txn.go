@@ -125,7 +125,7 @@ func (c *Control) stage(ctx context.Context, req Request) (*Result, error) {
 	if err := checkProject(t.next, trial, req.Project); err != nil {
 		return nil, err
 	}
-	p, err := c.makePlan(ctx, t.base, trial, t.base.head+1, c.now().UTC())
+	p, err := c.makePlan(ctx, t.base, trial, t.base.head+1, c.now().UTC(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (c *Control) Commit(ctx context.Context, id string, dryRun bool, message st
 		// States are shared (Get caches them): change a copy.
 		base := *t.base
 		base.head = cur.head
-		res, err = c.commit(ctx, &base, t.next, Request{DryRun: dryRun, Author: t.info.Author, Message: message})
+		res, err = c.commit(ctx, &base, t.next, Request{DryRun: dryRun, Author: t.info.Author, Message: message}, nil)
 		if !errors.Is(err, store.ErrConflict) || attempt == maxRetries {
 			break
 		}
