@@ -606,58 +606,64 @@ func ipResource() resource[client.IP, client.IPInput] {
 	}
 }
 
+// withinLB returns r (kind, name, header, row and the like) with the
+// calls of an object addressed within a load balancer (frontend,
+// backend), made of the client's methods for it; items takes the objects
+// and the total count out of one page of its list. The revisions the
+// client returns are not shown.
+func withinLB[T, In, L any](r resource[T, In],
+	list func(*client.Client, context.Context, string, ...client.CallOption) (*L, uint64, error),
+	items func(*L) ([]T, int),
+	get func(*client.Client, context.Context, string, string, ...client.CallOption) (*T, uint64, error),
+	put func(*client.Client, context.Context, string, string, In, ...client.CallOption) (*T, *client.Result, error),
+	del func(*client.Client, context.Context, string, string, ...client.CallOption) (*client.Result, error),
+) resource[T, In] {
+	r.inLB = true
+	r.list = func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]T, int, error) {
+		l, _, err := list(c, ctx, sc.lb, opts...)
+		if err != nil {
+			return nil, 0, err
+		}
+		objs, total := items(l)
+		return objs, total, nil
+	}
+	r.get = func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*T, error) {
+		obj, _, err := get(c, ctx, sc.lb, name, opts...)
+		return obj, err
+	}
+	r.put = func(ctx context.Context, c *client.Client, sc scope, name string, in In, opts ...client.CallOption) (*T, *client.Result, error) {
+		return put(c, ctx, sc.lb, name, in, opts...)
+	}
+	r.del = func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
+		return del(c, ctx, sc.lb, name, opts...)
+	}
+	return r
+}
+
 // frontendResource is the frontend command's view of the API.
 func frontendResource() resource[client.Frontend, client.FrontendInput] {
-	return resource[client.Frontend, client.FrontendInput]{
-		kind: "frontend", inLB: true, needF: true,
-		list: func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]client.Frontend, int, error) {
-			l, _, err := c.ListFrontends(ctx, sc.lb, opts...)
-			if err != nil {
-				return nil, 0, err
-			}
-			return l.Frontends, l.TotalCount, nil
-		},
-		get: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Frontend, error) {
-			f, _, err := c.GetFrontend(ctx, sc.lb, name, opts...)
-			return f, err
-		},
-		put: func(ctx context.Context, c *client.Client, sc scope, name string, in client.FrontendInput, opts ...client.CallOption) (*client.Frontend, *client.Result, error) {
-			return c.PutFrontend(ctx, sc.lb, name, in, opts...)
-		},
-		del: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
-			return c.DeleteFrontend(ctx, sc.lb, name, opts...)
-		},
+	return withinLB(resource[client.Frontend, client.FrontendInput]{
+		kind: "frontend", needF: true,
 		name:   func(in *client.FrontendInput) *string { return &in.Name },
 		header: []string{"NAME", "PORT", "PROTOCOL", "BACKEND", "ROUTES"},
 		row:    frontendRow,
-	}
+	},
+		(*client.Client).ListFrontends,
+		func(l *client.FrontendList) ([]client.Frontend, int) { return l.Frontends, l.TotalCount },
+		(*client.Client).GetFrontend, (*client.Client).PutFrontend, (*client.Client).DeleteFrontend)
 }
 
 // backendResource is the backend command's view of the API.
 func backendResource() resource[client.Backend, client.BackendInput] {
-	return resource[client.Backend, client.BackendInput]{
-		kind: "backend", inLB: true, needF: true,
-		list: func(ctx context.Context, c *client.Client, sc scope, opts ...client.CallOption) ([]client.Backend, int, error) {
-			l, _, err := c.ListBackends(ctx, sc.lb, opts...)
-			if err != nil {
-				return nil, 0, err
-			}
-			return l.Backends, l.TotalCount, nil
-		},
-		get: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Backend, error) {
-			b, _, err := c.GetBackend(ctx, sc.lb, name, opts...)
-			return b, err
-		},
-		put: func(ctx context.Context, c *client.Client, sc scope, name string, in client.BackendInput, opts ...client.CallOption) (*client.Backend, *client.Result, error) {
-			return c.PutBackend(ctx, sc.lb, name, in, opts...)
-		},
-		del: func(ctx context.Context, c *client.Client, sc scope, name string, opts ...client.CallOption) (*client.Result, error) {
-			return c.DeleteBackend(ctx, sc.lb, name, opts...)
-		},
+	return withinLB(resource[client.Backend, client.BackendInput]{
+		kind: "backend", needF: true,
 		name:   func(in *client.BackendInput) *string { return &in.Name },
 		header: []string{"NAME", "PROTOCOL", "PORT", "ALGORITHM", "SERVERS", "CHECK"},
 		row:    backendRow,
-	}
+	},
+		(*client.Client).ListBackends,
+		func(l *client.BackendList) ([]client.Backend, int) { return l.Backends, l.TotalCount },
+		(*client.Client).GetBackend, (*client.Client).PutBackend, (*client.Client).DeleteBackend)
 }
 
 // routeResource is the route command's view of the API: the named routes

@@ -56,13 +56,15 @@ func (s *Server) discoveryRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /v1/discovery/backends", s.unscopedOnly(s.listDiscoveredBackends))
 }
 
-// discoveryOff is the problem of a discovery endpoint when discovery is off.
-func (s *Server) discoveryOff(w http.ResponseWriter, r *http.Request) bool {
-	if s.o.Discovery != nil {
-		return false
+// discoveryRevision is the head revision (see revision), for the ETag of
+// an answer of a discovery endpoint. When discovery is off, or the
+// revision cannot be read, it answers the problem and returns false.
+func (s *Server) discoveryRevision(w http.ResponseWriter, r *http.Request) (uint64, bool) {
+	if s.o.Discovery == nil {
+		s.problem(w, r, http.StatusNotFound, "not found", "discovery is off: start gantry serve with --docker=auto or on, or --file FILE (see GET /v1/discovery)", nil)
+		return 0, false
 	}
-	s.problem(w, r, http.StatusNotFound, "not found", "discovery is off: start gantry serve with --docker=auto or on, or --file FILE (see GET /v1/discovery)", nil)
-	return true
+	return s.revision(w, r)
 }
 
 // revision is the head revision, for the ETag of answers that are not
@@ -89,10 +91,7 @@ func (s *Server) getDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
-	if s.discoveryOff(w, r) {
-		return
-	}
-	rev, ok := s.revision(w, r)
+	rev, ok := s.discoveryRevision(w, r)
 	if !ok {
 		return
 	}
@@ -104,10 +103,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) explainContainer(w http.ResponseWriter, r *http.Request) {
-	if s.discoveryOff(w, r) {
-		return
-	}
-	rev, ok := s.revision(w, r)
+	rev, ok := s.discoveryRevision(w, r)
 	if !ok {
 		return
 	}
@@ -122,10 +118,7 @@ func (s *Server) explainContainer(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listDiscoveredRoutes(w http.ResponseWriter, r *http.Request) {
-	if s.discoveryOff(w, r) {
-		return
-	}
-	rev, ok := s.revision(w, r)
+	rev, ok := s.discoveryRevision(w, r)
 	if !ok {
 		return
 	}
@@ -140,10 +133,7 @@ func (s *Server) listDiscoveredRoutes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listDiscoveredBackends(w http.ResponseWriter, r *http.Request) {
-	if s.discoveryOff(w, r) {
-		return
-	}
-	rev, ok := s.revision(w, r)
+	rev, ok := s.discoveryRevision(w, r)
 	if !ok {
 		return
 	}
