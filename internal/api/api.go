@@ -192,6 +192,21 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// jsonPath drops from encoding/json's field path the Go names of embedded
+// structs ("BackendTLS.ssl_bridging" → "ssl_bridging"): the API's field
+// names are all lower case.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && p[0] >= 'A' && p[0] <= 'Z' {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return strings.Join(kept, ".")
+}
+
 // decode reads a JSON body into v; unknown fields are an error.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
@@ -201,7 +216,7 @@ func decode(r *http.Request, v any) error {
 		var se *json.SyntaxError
 		switch {
 		case errors.As(err, &te):
-			return &badRequest{te.Field, fmt.Sprintf("expected %s, got JSON %s", te.Type, te.Value)}
+			return &badRequest{jsonPath(te.Field), fmt.Sprintf("expected %s, got JSON %s", te.Type, te.Value)}
 		case errors.As(err, &se):
 			return &badRequest{"body", fmt.Sprintf("invalid JSON at byte %d: %v", se.Offset, err)}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -319,6 +319,7 @@ func TestInvalidTrafficOptions(t *testing.T) {
 		{"two check kinds", "PUT", "/v1/lbs/web/backends/b/healthcheck", `{"redis_config": {}, "ldap_config": {}}`, 422, be + "health_check"},
 		{"settings of redis", "PUT", "/v1/lbs/web/backends/b/healthcheck", `{"redis_config": {"db": 1}}`, 400, "db"},
 		{"max_connections not a number", "PUT", "/v1/lbs/web/backends/b", withB(`"pool": [], "max_connections": "ten"`), 400, "max_connections"},
+		{"ssl_bridging not a bool", "PUT", "/v1/lbs/web/backends/b", withB(`"pool": [], "ssl_bridging": "x"`), 400, "ssl_bridging"},
 		{"backup not a bool", "PATCH", "/v1/lbs/web/backends/b", `{"servers": [{"ip": "10.0.0.3", "backup": "yes"}]}`, 400, "servers"},
 		{"seed 004 ttl", "PUT", "/v1/lbs/web/backends/b", withB(`"options": {"sticky_session": {"type": "cookie", "cookie": "GANTRY", "ttl": "soon"}}`), 400, "options.sticky_session.ttl"},
 		{"seed 004 proxy protocol", "PATCH", "/v1/lbs/web/backends/b", `{"options": {"proxy_protocol": "v3"}}`, 400, "options.proxy_protocol"},
