@@ -558,3 +558,41 @@ func TestE2EGRPCPassthrough(t *testing.T) {
 		t.Fatalf("HTTP/1.1: %d %q %v %v", resp.StatusCode, body, resp.Trailer, resp.TransferEncoding)
 	}
 }
+
+// TestE2EH2BackendSkipsDeadServer: with an h2 backend whose first server
+// refuses connections, concurrent requests (which share one dial per
+// server) all move on to the live server.
+func TestE2EH2BackendSkipsDeadServer(t *testing.T) {
+	ts := startTLSSetup(t)
+	s, ca := ts.s, ts.ca
+	h2c := serverAt(startH2Server(t, "", grpcEcho))
+	s.must(t, 200, "PUT", "/v1/lbs/web/backends/grpc", map[string]any{"forward_protocol": "http", "h2": true, "forward_port_algorithm": "first",
+		"servers": []any{map[string]any{"ip": "127.0.0.1", "port": 1}, map[string]any{"ip": h2c.IP, "port": h2c.Port}}})
+	port := freePort(t)
+	s.must(t, 200, "PUT", "/v1/lbs/web/frontends/grpc?wait=applied", map[string]any{"inbound_port": port, "protocol": "https",
+		"backend": "grpc", "certificates": []string{"site"}})
+	msg := []byte{0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'}
+	client := httpsClient(t, port, ca.pool, true)
+	errs := make(chan error, 6)
+	for range 6 {
+		go func() {
+			req, _ := http.NewRequest("POST", "https://a.example.com/echo.Echo/Say", bytes.NewReader(msg))
+			req.Header.Set("Content-Type", "application/grpc")
+			req.Header.Set("Te", "trailers")
+			resp, err := client.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 6 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -32,11 +32,18 @@ import (
 // h2Dial is what a dial of the HTTP/2 transport needs: carried by the
 // request's context, since the transport dials by pool key only.
 type h2Dial struct {
-	be     *snapshot.Backend
-	ep     *upstream.Endpoint
-	sni    string
-	failed bool // the dial failed: nothing of the request went out
+	be  *snapshot.Backend
+	ep  *upstream.Endpoint
+	sni string
 }
+
+// h2DialError marks an error of dialling a server: the request never left,
+// so it may go to another server. Requests that waited on a dial another
+// request started get the same error, so they move on too.
+type h2DialError struct{ err error }
+
+func (e h2DialError) Error() string { return "httpproxy: dialling an HTTP/2 server: " + e.err.Error() }
+func (e h2DialError) Unwrap() error { return e.err }
 
 type h2DialKey struct{}
 
@@ -57,8 +64,7 @@ func newH2Transport() *http2.Transport {
 				nc, err = clientTLSH2(nc, d.be, d.sni)
 			}
 			if err != nil {
-				d.failed = true
-				return nil, err
+				return nil, h2DialError{err}
 			}
 			return nc, nil
 		},
@@ -128,7 +134,8 @@ func (h *h2Handler) h2Forward(w *statusWriter, r *http.Request, fe *snapshot.Fro
 		resp, err := h.s.h2t.RoundTrip(out.req)
 		close(done)
 		timer.Stop()
-		if err != nil && d.failed {
+		var dialErr h2DialError
+		if err != nil && errors.As(err, &dialErr) {
 			att.Failed(ep)
 			out.cancel()
 			continue
