@@ -15,6 +15,10 @@ declare -A pkgs=(
   [ldapsearch]=ldap-utils
   [h2load]=nghttp2-client                            # TLS and h2 benchmarks
   [testssl]=testssl.sh                               # TLS conformance
+  [etcd]=etcd-server                                 # the etcd store (internal/store/etcd)
+  [unshare]=util-linux                               # two nodes on one machine (cmd/gantry)
+  [nsenter]=util-linux
+  [ip]=iproute2
 )
 for cmd in "${!pkgs[@]}"; do
   have "$cmd" || need_pkgs+=("${pkgs[$cmd]}")

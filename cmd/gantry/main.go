@@ -28,7 +28,9 @@ Usage:
                             with Docker, route containers by their labels
                             (--docker auto|on|off; see docs/labels.md);
                             --file FILE serves its load balancers too, read-only,
-                            following its changes (see docs/discovery.md)
+                            following its changes (see docs/discovery.md);
+                            --store etcd://HOST:PORT[,...][/PREFIX] shares one
+                            store between several nodes (docs/operations.md)
   gantry proxy --from ADDR --to ADDR[,ADDR...] [--mode http|tcp]
                             forward one port to backends (round robin)
   gantry run -f FILE        serve the load balancers of a YAML/JSON config
@@ -196,6 +198,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	admin := fs.String("admin", "127.0.0.1:9980", "admin API address")
 	data := fs.String("data", "./gantry-data", "data directory (store, admin token)")
+	storeURL := fs.String("store", "bolt", "desired-state store: bolt (a file in --data, one process) or etcd://host:port[,host:port...][/prefix], shared by several gantry serve (copy certs.key of --data to every node)")
 	var dk app.DockerOptions
 	fs.StringVar(&dk.Mode, "docker", app.DockerAuto, "Docker discovery: auto (on when the engine answers at start), on (keep trying), off")
 	fs.StringVar(&dk.Host, "docker-host", "", "Docker engine address (default $DOCKER_HOST, else unix:///var/run/docker.sock)")
@@ -221,7 +224,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	return serve(lf, stderr, func(ctx context.Context, o app.RunOptions) error {
-		return app.Serve(ctx, app.ServeOptions{Admin: *admin, DataDir: *data, Log: o.Log, DrainTimeout: o.DrainTimeout, Docker: dk, File: fo, ACME: acme}, stdout)
+		return app.Serve(ctx, app.ServeOptions{Admin: *admin, DataDir: *data, Store: *storeURL, Log: o.Log, DrainTimeout: o.DrainTimeout, Docker: dk, File: fo, ACME: acme}, stdout)
 	})
 }
 

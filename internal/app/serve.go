@@ -10,20 +10,28 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gantry-lb/gantry/internal/api"
 	"github.com/gantry-lb/gantry/internal/control"
 	"github.com/gantry-lb/gantry/internal/snapshot"
+	"github.com/gantry-lb/gantry/internal/store"
 	"github.com/gantry-lb/gantry/internal/store/bolt"
+	"github.com/gantry-lb/gantry/internal/store/etcd"
 	"github.com/gantry-lb/gantry/internal/telemetry"
 )
 
 // ServeOptions is what `gantry serve` takes.
 type ServeOptions struct {
-	Admin        string // admin API address
-	DataDir      string // where the store and the admin token live
+	Admin   string // admin API address
+	DataDir string // where the store and the admin token live
+	// Store selects the desired-state store: "" (or "bolt") is the embedded
+	// bolt file in DataDir, for one process; etcd://host:port[,host:port...]
+	// [/prefix] is a store in etcd shared by every gantry serve given the
+	// same URL (they must share the sealing key certs.key too).
+	Store        string
 	Log          *slog.Logger
 	DrainTimeout time.Duration
 	// Docker configures Docker discovery (discovery.go).
@@ -37,6 +45,24 @@ type ServeOptions struct {
 	Ready func(adminAddr string)
 }
 
+// openStore opens the store o.Store names: the embedded bolt file by
+// default, or etcd.
+func openStore(ctx context.Context, o ServeOptions) (store.Store, error) {
+	switch {
+	case o.Store == "" || o.Store == "bolt":
+		return bolt.Open(filepath.Join(o.DataDir, storeFile), bolt.Options{KeepRevisions: keepRevisions})
+	case strings.HasPrefix(o.Store, "etcd://"):
+		eo, err := etcd.ParseURL(o.Store)
+		if err != nil {
+			return nil, fmt.Errorf("--store: %w", err)
+		}
+		eo.KeepRevisions = keepRevisions
+		return etcd.Open(ctx, eo)
+	default:
+		return nil, fmt.Errorf("--store %q: want bolt or etcd://host:port[,host:port...][/prefix]", o.Store)
+	}
+}
+
 // TokenFile is the name of the admin token file in the data directory.
 const TokenFile = "admin.token"
 
@@ -47,7 +73,7 @@ func Serve(ctx context.Context, o ServeOptions, out io.Writer) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	st, err := bolt.Open(filepath.Join(o.DataDir, storeFile), bolt.Options{KeepRevisions: keepRevisions})
+	st, err := openStore(ctx, o)
 	if err != nil {
 		return err
 	}
