@@ -149,13 +149,15 @@ func frontendToConfig(f frontendIn) (config.Frontend, error) {
 	if f.CertificateID != "" {
 		out.Certificates = append(out.Certificates, f.CertificateID)
 	}
+	var routes []config.Route
 	for i, r := range f.Routes {
 		cr, err := routeToConfig(r, fmt.Sprintf("routes[%d]", i))
 		if err != nil {
 			return out, err
 		}
-		out.Routes = append(out.Routes, cr)
+		routes = append(routes, cr)
 	}
+	out.Routes = config.RoutesOf(routes...)
 	return out, nil
 }
 
@@ -178,8 +180,8 @@ func toFrontendOut(f *config.Frontend, m control.ObjectMeta) frontendOut {
 		Certificates: f.Certificates, ConnectionRateLimit: f.ConnectionRateLimit, AcceptProxyFrom: f.AcceptProxyFrom,
 		RequestHeaders: headerRulesOut(f.RequestHeaders), ResponseHeaders: headerRulesOut(f.ResponseHeaders),
 		Routes: []routeDTO{}, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, FrontendTLS: frontendTLSOut(f)}
-	for _, r := range f.Routes {
-		out.Routes = append(out.Routes, routeOut(r))
+	for _, r := range f.Routes.All() {
+		out.Routes = append(out.Routes, routeOut(*r))
 	}
 	return out
 }

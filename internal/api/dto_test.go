@@ -158,8 +158,8 @@ func TestFrontendBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.InboundPort != 80 || f.TimeoutClient != 30000 || len(f.Routes) != 4 || f.Routes[1].HostHeader != "*.dev.example.com" ||
-		f.Routes[2].PathBegin != "/api" || f.Routes[3].HostHeader != "flat.example.com" || f.Routes[3].Priority != 2 {
+	if f.InboundPort != 80 || f.TimeoutClient != 30000 || f.Routes.Len() != 4 || f.Routes.At(1).HostHeader != "*.dev.example.com" ||
+		f.Routes.At(2).PathBegin != "/api" || f.Routes.At(3).HostHeader != "flat.example.com" || f.Routes.At(3).Priority != 2 {
 		t.Fatalf("%+v", f)
 	}
 	out := toFrontendOut(&f, controlMeta())

@@ -27,9 +27,9 @@ func (s *Server) listRoutes(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]indexedRoute, len(f.Routes))
-		for i, rt := range f.Routes {
-			out[i] = toIndexedRoute(rt, i)
+		out := make([]indexedRoute, f.Routes.Len())
+		for i, rt := range f.Routes.All() {
+			out[i] = toIndexedRoute(*rt, i)
 		}
 		return map[string]any{"routes": out, "total_count": len(out)}, nil
 	})

@@ -247,7 +247,7 @@ func addPlaceholder(cfg *config.Config, entry *entryPoint) {
 	lb := cfg.LB(entry.lb)
 	lb.Backends = append(lb.Backends, config.Backend{Name: "unrouted", ForwardProtocol: config.ProtocolHTTP})
 	fe := findFrontend(lb, entry.frontend)
-	fe.Routes = append(fe.Routes, config.Route{Backend: "unrouted", HostHeader: unroutedHost})
+	fe.Routes = fe.Routes.Append(config.Route{Backend: "unrouted", HostHeader: unroutedHost})
 }
 
 // compile merges set into a private copy of stored (nil: empty), with
@@ -354,7 +354,7 @@ func merge(stored *config.Config, src sources) *compiled {
 		}
 		fe := findFrontend(lb, k.fe)
 		r := config.Route{Name: g.name, Backend: target, HostHeader: k.host, PathBegin: k.path}
-		fe.Routes = append(fe.Routes, r)
+		fe.Routes = fe.Routes.Append(r)
 		match := client.RouteMatch{HostHeader: r.HostHeader, PathBegin: r.PathBegin}
 		cmp.routes = append(cmp.routes, client.DiscoveredRoute{Source: client.SourceDocker, ReadOnly: true, LB: k.lb, Frontend: k.fe,
 			Name: r.Name, Backend: target, Match: match, Containers: containerNames(g.claims)})
@@ -422,7 +422,7 @@ func merge(stored *config.Config, src sources) *compiled {
 	}
 
 	if hasEntry {
-		if fe := findFrontend(out.LB(entry.lb), entry.frontend); len(fe.Routes) == 0 {
+		if fe := findFrontend(out.LB(entry.lb), entry.frontend); fe.Routes.Len() == 0 {
 			addPlaceholder(out, entry)
 		}
 	}
@@ -480,7 +480,7 @@ func (cmp *compiled) addFile(out, stored *config.Config, v *file.Version, entry 
 // the discovery file, for the API (source: file).
 func (cmp *compiled) listFileObjects(lb *config.LB) {
 	for _, f := range lb.Frontends {
-		for _, r := range f.Routes {
+		for _, r := range f.Routes.All() {
 			var headers []client.HeaderMatch
 			for _, h := range r.Headers {
 				headers = append(headers, client.HeaderMatch(h))
@@ -658,8 +658,8 @@ func frontendProto(lb *config.LB, f *config.Frontend) config.Protocol {
 		return f.Protocol
 	}
 	name := f.Backend
-	if name == "" && len(f.Routes) > 0 {
-		name = f.Routes[0].Backend
+	if name == "" && f.Routes.Len() > 0 {
+		name = f.Routes.At(0).Backend
 	}
 	if b := lb.Backend(name); b != nil {
 		return protoOr(b.ForwardProtocol)
@@ -694,7 +694,7 @@ func shadowedOrTaken(stored *config.Config, g *group) error {
 			return fmt.Errorf("the config has a backend named %q in load balancer %q, the name of a discovered backend", g.name, k.lb)
 		}
 		if f := findFrontend(slb, k.fe); f != nil {
-			for _, r := range f.Routes {
+			for _, r := range f.Routes.All() {
 				if r.Name == g.name {
 					return fmt.Errorf("the config has a route named %q on frontend %q, the name of a discovered route", g.name, k.fe)
 				}

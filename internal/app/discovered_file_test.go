@@ -136,7 +136,7 @@ func TestMergeFile(t *testing.T) {
 
 	// Nothing of the merge leaked into the published version or the
 	// stored config.
-	if lb := v.Config.LB("edge"); len(lb.Frontends[0].Routes) != 1 || len(lb.Backend("sel").Servers) != 0 || len(v.Config.IPs) != 1 {
+	if lb := v.Config.LB("edge"); lb.Frontends[0].Routes.Len() != 1 || len(lb.Backend("sel").Servers) != 0 || len(v.Config.IPs) != 1 {
 		t.Errorf("the file's version was changed: %+v", lb)
 	}
 	if len(stored.IPs) != 1 || len(stored.LBs) != 1 {

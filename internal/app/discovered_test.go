@@ -283,7 +283,7 @@ func TestCompileConflicts(t *testing.T) {
 
 	// An API route with the same host and path shadows a discovered one.
 	stored := &config.Config{LBs: []config.LB{{Name: "edge", Backends: []config.Backend{{Name: "api", ForwardProtocol: config.ProtocolHTTP}},
-		Frontends: []config.Frontend{{Name: "web", InboundPort: 9000, Routes: []config.Route{{Name: "x", HostHeader: "x.example.com", Backend: "api"}}}}}}}
+		Frontends: []config.Frontend{{Name: "web", InboundPort: 9000, Routes: config.RoutesOf([]config.Route{{Name: "x", HostHeader: "x.example.com", Backend: "api"}}...)}}}}}
 	c := ctr(t, "c", "172.17.0.4", lbls("gantry.enable", "true", "gantry.lb", "edge", "gantry.http.hosts", "x.example.com"), discovery.LabelOptions{})
 	cmp, _ = built(t, stored, e, c)
 	if v := cmp.verdicts[c.ID]; v.rejected == nil || !strings.Contains(v.rejected.Error(), "shadowed") {

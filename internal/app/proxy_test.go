@@ -319,11 +319,11 @@ func TestIntegrationHostPathHeaderRouting(t *testing.T) {
 	}
 	cfg := &config.Config{LBs: []config.LB{{Name: "main", IPs: []string{"127.0.0.1"},
 		Backends: []config.Backend{be("api", api), be("web", web), be("admin", admin), be("default", def)},
-		Frontends: []config.Frontend{{Name: "web", InboundPort: port, Backend: "default", Routes: []config.Route{
+		Frontends: []config.Frontend{{Name: "web", InboundPort: port, Backend: "default", Routes: config.RoutesOf([]config.Route{
 			{Backend: "web", HostHeader: "*.example.com"},
 			{Backend: "api", HostHeader: "*.example.com", PathBegin: "/api"},
 			{Backend: "admin", HostHeader: "www.example.com", Headers: []config.HeaderMatch{{Name: "X-Admin", Value: "1"}}},
-		}}}}}}
+		}...)}}}}}
 	startDataplane(t, cfg)
 	tests := []struct{ host, path, hdr, want string }{
 		{"www.example.com", "/", "", "web"},

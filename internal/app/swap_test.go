@@ -74,7 +74,7 @@ func TestIntegrationSwap1000UnderLoad(t *testing.T) {
 			cfg.LBs[0].Backends[0].ForwardPortAlgorithm = config.AlgoLeastConn
 		case 2:
 			cfg = httpConfig(port, b3)
-			cfg.LBs[0].Frontends[0].Routes = []config.Route{{Backend: "app", HostHeader: "*.example.com"}}
+			cfg.LBs[0].Frontends[0].Routes = config.RoutesOf([]config.Route{{Backend: "app", HostHeader: "*.example.com"}}...)
 		case 3:
 			// A second frontend comes and goes: listeners churn too.
 			cfg = httpConfig(port, b1, b2, b3)
@@ -261,10 +261,10 @@ func TestIntegrationTCPForwardAndSNI(t *testing.T) {
 		},
 		Frontends: []config.Frontend{
 			{Name: "plain", InboundPort: plain, Backend: "echo"},
-			{Name: "sni", InboundPort: sniPort, Backend: "echo", Routes: []config.Route{
+			{Name: "sni", InboundPort: sniPort, Backend: "echo", Routes: config.RoutesOf([]config.Route{
 				{Backend: "a", SNI: "a.example.com"},
 				{Backend: "b", SNI: "*.b.example.com"},
-			}},
+			}...)},
 		}}}}
 	startDataplane(t, cfg)
 
@@ -314,7 +314,7 @@ func TestApplyRejectsAndKeepsRunning(t *testing.T) {
 	port := freePort(t)
 	d := startDataplane(t, httpConfig(port, b))
 	bad := httpConfig(port, b)
-	bad.LBs[0].Frontends[0].Routes = []config.Route{{Backend: "app", HostHeader: "*."}}
+	bad.LBs[0].Frontends[0].Routes = config.RoutesOf([]config.Route{{Backend: "app", HostHeader: "*."}}...)
 	if err := d.Apply(bad); err == nil || !strings.Contains(err.Error(), `routes[0].host_header: "*.": empty label`) {
 		t.Fatalf("Apply(bad) = %v", err)
 	}

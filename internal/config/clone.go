@@ -53,14 +53,8 @@ func (lb LB) clone() LB {
 
 func (f Frontend) clone() Frontend {
 	f.XForwardedFor = clonePtr(f.XForwardedFor)
-	if f.Routes != nil {
-		rs := make([]Route, len(f.Routes))
-		for i, r := range f.Routes {
-			r.Headers = slices.Clone(r.Headers)
-			rs[i] = r
-		}
-		f.Routes = rs
-	}
+	// f.Routes is kept: a RouteList's chunks are never changed, so the
+	// copy shares them.
 	if f.ACLs != nil {
 		as := make([]ACL, len(f.ACLs))
 		for i, a := range f.ACLs {

@@ -84,10 +84,12 @@ type Frontend struct {
 	// XForwardedFor adds X-Forwarded-For/-Proto/-Host (default true).
 	XForwardedFor *bool `json:"x_forwarded_for,omitempty"`
 	// Forwarded adds an RFC 7239 Forwarded header (default false).
-	Forwarded    bool     `json:"forwarded,omitempty"`
-	Routes       []Route  `json:"routes,omitempty"`
-	ACLs         []ACL    `json:"acls,omitempty"`
-	Certificates []string `json:"certificates,omitempty"`
+	Forwarded bool `json:"forwarded,omitempty"`
+	// Routes is a persistent list: a change makes a new list sharing
+	// the untouched chunks (see RouteList).
+	Routes       RouteList `json:"routes,omitzero"`
+	ACLs         []ACL     `json:"acls,omitempty"`
+	Certificates []string  `json:"certificates,omitempty"`
 	// ConnectionRateLimit caps new connections per second on this
 	// frontend (all its addresses together); 0 means no limit. Connections
 	// over the limit are closed at once.
@@ -502,8 +504,8 @@ func (f *Frontend) setDefaults(backends map[string]*Backend) {
 	derived := f.Protocol == ""
 	if f.Protocol == "" {
 		name := f.Backend
-		if name == "" && len(f.Routes) > 0 {
-			name = f.Routes[0].Backend
+		if name == "" && f.Routes.Len() > 0 {
+			name = f.Routes.At(0).Backend
 		}
 		if b := backends[name]; b != nil {
 			f.Protocol = b.ForwardProtocol

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,11 +24,11 @@ func valid() *Config {
 			{Name: "db", ForwardProtocol: ProtocolTCP, Servers: []Server{{IP: "::1", Port: 5432}}},
 		},
 		Frontends: []Frontend{
-			{Name: "web", InboundPort: 80, Backend: "api", Routes: []Route{
-				{Backend: "api", HostHeader: "api.example.com"},
-				{Backend: "api", HostHeader: "*.example.com", PathBegin: "/v1", Priority: 2},
-				{Backend: "api", HostHeader: "example.org", MatchSubdomains: true, Headers: []HeaderMatch{{Name: "X-Env", Value: "prod"}}},
-			}},
+			{Name: "web", InboundPort: 80, Backend: "api", Routes: RoutesOf(
+				Route{Backend: "api", HostHeader: "api.example.com"},
+				Route{Backend: "api", HostHeader: "*.example.com", PathBegin: "/v1", Priority: 2},
+				Route{Backend: "api", HostHeader: "example.org", MatchSubdomains: true, Headers: []HeaderMatch{{Name: "X-Env", Value: "prod"}}},
+			)},
 			{Name: "pg", InboundPort: 5432, Backend: "db"},
 		},
 	}}}
@@ -43,12 +44,12 @@ func TestValidConfig(t *testing.T) {
 // distinct names, validate; two unnamed routes are no duplicates.
 func TestRouteNamesAreOptional(t *testing.T) {
 	c := valid()
-	c.LBs[0].Frontends[0].Routes[0].Name = "api"
-	c.LBs[0].Frontends[0].Routes[1].Name = "wild.v1"
+	editRoute(&c.LBs[0].Frontends[0], 0, func(r *Route) { r.Name = "api" })
+	editRoute(&c.LBs[0].Frontends[0], 1, func(r *Route) { r.Name = "wild.v1" })
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	c.LBs[0].Frontends[1].Routes = []Route{{Name: "api", Backend: "db"}} // the same name in another frontend
+	c.LBs[0].Frontends[1].Routes = RoutesOf(Route{Name: "api", Backend: "db"}) // the same name in another frontend
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,17 +112,17 @@ func TestValidateNamesTheField(t *testing.T) {
 	}{
 		{"bad project", func(c *Config) { c.LBs[0].Project = "-team" },
 			`lbs[main].project: "-team": character '-' at 0: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
-		{"wildcard without domain", func(c *Config) { c.LBs[0].Frontends[0].Routes[1].HostHeader = "*." },
+		{"wildcard without domain", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 1, func(r *Route) { r.HostHeader = "*." }) },
 			`lbs[main].frontends[web].routes[1].host_header: "*.": empty label`},
-		{"star in middle", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].HostHeader = "a.*.com" },
+		{"star in middle", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 0, func(r *Route) { r.HostHeader = "a.*.com" }) },
 			`lbs[main].frontends[web].routes[0].host_header: "a.*.com": '*' is only allowed as the whole first label`},
-		{"empty label", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].HostHeader = "a..com" },
+		{"empty label", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 0, func(r *Route) { r.HostHeader = "a..com" }) },
 			`lbs[main].frontends[web].routes[0].host_header: "a..com": empty label`},
-		{"bare star", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].HostHeader = "*" },
+		{"bare star", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 0, func(r *Route) { r.HostHeader = "*" }) },
 			`lbs[main].frontends[web].routes[0].host_header: "*": a wildcard needs a domain, like *.example.com`},
 		{"unknown backend", func(c *Config) { c.LBs[0].Frontends[0].Backend = "nope" },
 			`lbs[main].frontends[web].backend: no backend named "nope"`},
-		{"protocol mismatch", func(c *Config) { c.LBs[0].Frontends[1].Routes = []Route{{Backend: "api"}} },
+		{"protocol mismatch", func(c *Config) { c.LBs[0].Frontends[1].Routes = RoutesOf(Route{Backend: "api"}) },
 			`lbs[main].frontends[pg].routes[0].backend: backend "api" forwards http but the frontend speaks tcp`},
 		{"port range", func(c *Config) { c.LBs[0].Frontends[0].InboundPort = 70000 },
 			`lbs[main].frontends[web].inbound_port: 70000 is not a port (1-65535)`},
@@ -196,14 +197,14 @@ func TestValidateNamesTheField(t *testing.T) {
 			`lbs[main].backends[api].health_check.http_config.code: 42 is not an HTTP status (100-599)`},
 		{"negative timeout", func(c *Config) { c.LBs[0].Backends[0].TimeoutServer = -1 },
 			`lbs[main].backends[api].timeout_server: -1 must be positive (milliseconds)`},
-		{"sni on http", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].SNI = "a.example.com" },
+		{"sni on http", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 0, func(r *Route) { r.SNI = "a.example.com" }) },
 			`lbs[main].frontends[web].routes[0].sni: sni routing needs a tcp frontend (TLS is passed through)`},
 		{"host on tcp", func(c *Config) {
-			c.LBs[0].Frontends[1].Routes = []Route{{Backend: "db", HostHeader: "x.example.com"}}
+			c.LBs[0].Frontends[1].Routes = RoutesOf(Route{Backend: "db", HostHeader: "x.example.com"})
 		}, `lbs[main].frontends[pg].routes[0]: a tcp frontend routes by sni only (host_header, path_begin and headers need http)`},
-		{"path without slash", func(c *Config) { c.LBs[0].Frontends[0].Routes[0].PathBegin = "api" },
+		{"path without slash", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 0, func(r *Route) { r.PathBegin = "api" }) },
 			`lbs[main].frontends[web].routes[0].path_begin: "api" must start with /`},
-		{"header name", func(c *Config) { c.LBs[0].Frontends[0].Routes[2].Headers[0].Name = "X Env" },
+		{"header name", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 2, func(r *Route) { r.Headers[0].Name = "X Env" }) },
 			`lbs[main].frontends[web].routes[2].headers[0].name: "X Env" is not a header field name`},
 		{"bad name", func(c *Config) { c.LBs[0].Backends[1].Name = "-db"; c.LBs[0].Frontends[1].Backend = "-db" },
 			`lbs[main].backends[-db].name: "-db": character '-' at 0: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
@@ -223,11 +224,11 @@ func TestValidateNamesTheField(t *testing.T) {
 			`ips[0::1].address: duplicate address 0::1`},
 		{"bad reverse", func(c *Config) { c.IPs = []IP{{Address: "127.0.0.1", Reverse: "*.example.com"}} },
 			`ips[127.0.0.1].reverse: "*.example.com" is not a DNS name`},
-		{"bad route name", func(c *Config) { c.LBs[0].Frontends[0].Routes[2].Name = "a b" },
+		{"bad route name", func(c *Config) { editRoute(&c.LBs[0].Frontends[0], 2, func(r *Route) { r.Name = "a b" }) },
 			`lbs[main].frontends[web].routes[2].name: "a b": character ' ' at 1: use letters, digits, '.', '_' and '-', starting with a letter or digit`},
 		{"duplicate route name", func(c *Config) {
-			c.LBs[0].Frontends[0].Routes[0].Name = "api"
-			c.LBs[0].Frontends[0].Routes[2].Name = "api"
+			editRoute(&c.LBs[0].Frontends[0], 0, func(r *Route) { r.Name = "api" })
+			editRoute(&c.LBs[0].Frontends[0], 2, func(r *Route) { r.Name = "api" })
 		}, `lbs[main].frontends[web].routes[2].name: duplicate route name "api"`},
 	}
 	for _, tt := range tests {
@@ -301,8 +302,19 @@ func TestCloneIsDeep(t *testing.T) {
 	}
 }
 
+// editRoute changes route i of f through edit.
+func editRoute(f *Frontend, i int, edit func(*Route)) {
+	f.Routes = f.Routes.Edit(i, edit)
+}
+
 // fill sets every field reachable from v to a non-zero value.
 func fill(v reflect.Value, depth int) {
+	if v.Type() == reflect.TypeOf(RouteList{}) {
+		var rs []Route
+		fill(reflect.ValueOf(&rs).Elem(), depth)
+		v.Set(reflect.ValueOf(RoutesOf(rs...)))
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.Type().Elem() == reflect.TypeOf(json.RawMessage{}) {
@@ -352,8 +364,18 @@ func TestCloneCopiesEveryField(t *testing.T) {
 	}
 }
 
-// mutate changes every leaf reachable from v in place.
+// mutate changes every leaf reachable from v in place. A RouteList, whose
+// routes are never changed in place, is replaced by a changed copy.
 func mutate(v reflect.Value) {
+	if l, ok := v.Interface().(RouteList); ok {
+		rs := l.Routes()
+		for i := range rs {
+			rs[i].Headers = slices.Clone(rs[i].Headers)
+		}
+		mutate(reflect.ValueOf(rs))
+		v.Set(reflect.ValueOf(RoutesOf(rs...)))
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
@@ -385,7 +407,7 @@ func mutate(v reflect.Value) {
 func BenchmarkClone(b *testing.B) {
 	c := valid()
 	for i := range 1000 {
-		c.LBs[0].Frontends[0].Routes = append(c.LBs[0].Frontends[0].Routes, Route{Backend: "api", HostHeader: "h" + strconv.Itoa(i) + ".example.com"})
+		c.LBs[0].Frontends[0].Routes = c.LBs[0].Frontends[0].Routes.Append(Route{Backend: "api", HostHeader: "h" + strconv.Itoa(i) + ".example.com"})
 	}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -223,7 +223,7 @@ func (v *validator) frontend(fp string, f *Frontend, backends map[string]*Backen
 	default:
 		v.add(fp+".protocol", "%q is not one of tcp, http, https", f.Protocol)
 	}
-	if f.Backend == "" && len(f.Routes) == 0 {
+	if f.Backend == "" && f.Routes.Len() == 0 {
 		v.add(fp+".backend", "required when the frontend has no routes")
 	}
 	if f.Backend != "" {
@@ -238,19 +238,19 @@ func (v *validator) frontend(fp string, f *Frontend, backends map[string]*Backen
 		v.add(fp+".max_headers", "%d is out of range 1-1000", f.MaxHeaders)
 	}
 	routeNames := map[string]bool{}
-	for i := range f.Routes {
+	for i, r := range f.Routes.All() {
 		rp := fmt.Sprintf("%s.routes[%d]", fp, i)
 		// A name is optional, but a named route is addressable in the API
 		// (/routes/{name}), so the name must be a valid path segment and
 		// unique within its frontend.
-		if n := f.Routes[i].Name; n != "" {
+		if n := r.Name; n != "" {
 			v.name(rp+".name", n)
 			if routeNames[n] {
 				v.add(rp+".name", "duplicate route name %q", n)
 			}
 			routeNames[n] = true
 		}
-		v.route(rp, &f.Routes[i], f.Protocol, backends)
+		v.route(rp, r, f.Protocol, backends)
 	}
 	v.acls(fp, f)
 	if f.ConnectionRateLimit < 0 || f.ConnectionRateLimit > 1_000_000 {

@@ -26,8 +26,9 @@
 // (a Delta), and hands the new State to every reader without decoding it
 // back from the store. The data plane compiles from the previous snapshot
 // the same way (State.Since). A change of one route said as such
-// (Request.Route) is applied without scanning its frontend's route list; it
-// still copies that list once (config.Frontend.Routes is a plain slice).
+// (Request.Route) is applied without scanning or copying its frontend's
+// route list: config.Frontend.Routes is a persistent config.RouteList, and
+// replacing one route copies one chunk of it and its chunk index.
 package control
 
 import (

@@ -133,7 +133,7 @@ func diffConfigs(a, b *config.Config) *config.Delta {
 				continue
 			}
 			x, y := *of, *f
-			x.Routes, y.Routes = nil, nil
+			x.Routes, y.Routes = config.RouteList{}, config.RouteList{}
 			if !sameMemory(&x, &y) && !same(&x, &y) {
 				entry(&entry(&d.LBs, lb.Name).Frontends, f.Name).Fields = true
 				continue
@@ -163,9 +163,9 @@ func byName[T any](items []T, name func(*T) string) map[string]*T {
 
 // routesSpan returns the span of b that differs from a (nil: none), the
 // lists compared from both ends.
-func routesSpan(a, b []config.Route) *config.RouteSpan {
-	n, m := len(a), len(b)
-	if n == m && (n == 0 || &a[0] == &b[0]) {
+func routesSpan(a, b config.RouteList) *config.RouteSpan {
+	n, m := a.Len(), b.Len()
+	if a.Same(b) {
 		return nil
 	}
 	sameRoute := func(x, y *config.Route) bool {
@@ -177,11 +177,11 @@ func routesSpan(a, b []config.Route) *config.RouteSpan {
 		return string(jx) == string(jy)
 	}
 	head := 0
-	for head < min(n, m) && sameRoute(&a[head], &b[head]) {
+	for head < min(n, m) && sameRoute(a.At(head), b.At(head)) {
 		head++
 	}
 	tail := 0
-	for tail < min(n, m)-head && sameRoute(&a[n-1-tail], &b[m-1-tail]) {
+	for tail < min(n, m)-head && sameRoute(a.At(n-1-tail), b.At(m-1-tail)) {
 		tail++
 	}
 	if head == n && head == m {

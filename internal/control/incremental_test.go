@@ -132,7 +132,7 @@ func TestHeadStateIsTheStoredOne(t *testing.T) {
 			return func(cfg *config.Config) error {
 				f, _ := FindFrontend(cfg, "web", "main")
 				var named []string
-				for _, rt := range f.Routes {
+				for _, rt := range f.Routes.All() {
 					if rt.Name != "" {
 						named = append(named, rt.Name)
 					}
@@ -146,31 +146,31 @@ func TestHeadStateIsTheStoredOne(t *testing.T) {
 		{"add unnamed route", func(i int) func(*config.Config) error {
 			return func(cfg *config.Config) error {
 				f, _ := FindFrontend(cfg, "web", "main")
-				at := r.IntN(len(f.Routes) + 1)
-				f.Routes = slices.Insert(slices.Clone(f.Routes), at, route(i))
+				at := r.IntN(f.Routes.Len() + 1)
+				f.Routes = f.Routes.Insert(at, route(i))
 				return nil
 			}
 		}},
 		{"move unnamed route", func(i int) func(*config.Config) error {
 			return func(cfg *config.Config) error {
 				f, _ := FindFrontend(cfg, "web", "main")
-				if len(f.Routes) < 2 {
+				if f.Routes.Len() < 2 {
 					return nil
 				}
-				rs := slices.Clone(f.Routes)
+				rs := f.Routes.Routes()
 				from, to := r.IntN(len(rs)), r.IntN(len(rs))
 				x := rs[from]
 				rs = slices.Insert(slices.Delete(rs, from, from+1), to, x)
-				f.Routes = rs
+				f.Routes = config.RoutesOf(rs...)
 				return nil
 			}
 		}},
 		{"reverse routes", func(i int) func(*config.Config) error {
 			return func(cfg *config.Config) error {
 				f, _ := FindFrontend(cfg, "web", "main")
-				rs := slices.Clone(f.Routes)
+				rs := f.Routes.Routes()
 				slices.Reverse(rs)
-				f.Routes = rs
+				f.Routes = config.RoutesOf(rs...)
 				return nil
 			}
 		}},
@@ -187,7 +187,7 @@ func TestHeadStateIsTheStoredOne(t *testing.T) {
 				return DeleteFrontend("web", "other")
 			}
 			return PutFrontend("web", "other", func(*config.Frontend) (config.Frontend, error) {
-				return config.Frontend{InboundPort: 8081, Backend: "b", Routes: []config.Route{route(i), {Name: "n", Backend: "c"}}}, nil
+				return config.Frontend{InboundPort: 8081, Backend: "b", Routes: config.RoutesOf(route(i), config.Route{Name: "n", Backend: "c"})}, nil
 			})
 		}},
 		{"LB", func(i int) func(*config.Config) error {
@@ -211,7 +211,7 @@ func TestHeadStateIsTheStoredOne(t *testing.T) {
 					return err
 				}
 				return PutFrontend("two", "f", func(*config.Frontend) (config.Frontend, error) {
-					return config.Frontend{InboundPort: 9090, Routes: []config.Route{{SNI: "x.example.com", Backend: "t"}}}, nil
+					return config.Frontend{InboundPort: 9090, Routes: config.RoutesOf(config.Route{SNI: "x.example.com", Backend: "t"})}, nil
 				})(cfg)
 			}
 		}},
@@ -302,22 +302,23 @@ func checkDelta(t *testing.T, what string, from, to *config.Config, d *config.De
 				continue
 			}
 			a, b := *of, f
-			a.Routes, b.Routes = nil, nil
+			a.Routes, b.Routes = config.RouteList{}, config.RouteList{}
 			if j(a) != j(b) && (fd == nil || !fd.Fields) {
 				t.Fatalf("%s: frontend %s changed, not in the delta", what, f.Name)
 			}
 			if fd != nil && fd.Fields {
 				continue
 			}
-			span := config.RouteSpan{From: len(of.Routes), OldTo: len(of.Routes), NewTo: len(f.Routes)}
+			ors, frs := of.Routes.Routes(), f.Routes.Routes()
+			span := config.RouteSpan{From: len(ors), OldTo: len(ors), NewTo: len(frs)}
 			if fd != nil && fd.Routes != nil {
 				span = *fd.Routes
-			} else if len(of.Routes) != len(f.Routes) {
+			} else if len(ors) != len(frs) {
 				t.Fatalf("%s: routes of %s changed, not in the delta", what, f.Name)
 			}
 			// Outside the span, the lists agree.
-			if span.OldTo-span.From < 0 || len(of.Routes)-span.OldTo != len(f.Routes)-span.NewTo ||
-				js(of.Routes[:span.From]) != js(f.Routes[:span.From]) || js(of.Routes[span.OldTo:]) != js(f.Routes[span.NewTo:]) {
+			if span.OldTo-span.From < 0 || len(ors)-span.OldTo != len(frs)-span.NewTo ||
+				js(ors[:span.From]) != js(frs[:span.From]) || js(ors[span.OldTo:]) != js(frs[span.NewTo:]) {
 				t.Fatalf("%s: routes of %s differ outside the span %+v\nold %s\nnew %s", what, f.Name, span, j(of.Routes), j(f.Routes))
 			}
 		}
@@ -339,7 +340,7 @@ func TestRouteChangeWritesOneRoute(t *testing.T) {
 	cfg.LBs[0].Backends[0].ForwardProtocol = config.ProtocolHTTP
 	cfg.LBs[0].Backends[0].HealthCheck = nil
 	for i := range 500 {
-		cfg.LBs[0].Frontends[0].Routes = append(cfg.LBs[0].Frontends[0].Routes, config.Route{Name: fmt.Sprint("r", i), Backend: "b", HostHeader: fmt.Sprintf("h%d.example.com", i)})
+		cfg.LBs[0].Frontends[0].Routes = cfg.LBs[0].Frontends[0].Routes.Append(config.Route{Name: fmt.Sprint("r", i), Backend: "b", HostHeader: fmt.Sprintf("h%d.example.com", i)})
 	}
 	if _, err := c.Replace(ctx, cfg, Request{}); err != nil {
 		t.Fatal(err)
@@ -382,7 +383,7 @@ func TestRouteChangeWritesOneRoute(t *testing.T) {
 		t.Fatalf("move: %+v %v", res, err)
 	}
 	sameState(t, c, "after the move")
-	if got := st.Config.LBs[0].Frontends[0].Routes[250].HostHeader; got != "changed.example.com" {
+	if got := st.Config.LBs[0].Frontends[0].Routes.At(250).HostHeader; got != "changed.example.com" {
 		t.Fatalf("route 250 is %q", got)
 	}
 }
@@ -398,8 +399,8 @@ func TestOlderLayoutLoads(t *testing.T) {
 		b, _ := json.Marshal(envelope{Spec: spec})
 		return b
 	}
-	fe := config.Frontend{Name: "main", InboundPort: 80, Backend: "b", Routes: []config.Route{
-		{Name: "a", Backend: "b", HostHeader: "a.example.com"}, {Backend: "b", PathBegin: "/x"}}}
+	fe := config.Frontend{Name: "main", InboundPort: 80, Backend: "b", Routes: config.RoutesOf(
+		config.Route{Name: "a", Backend: "b", HostHeader: "a.example.com"}, config.Route{Backend: "b", PathBegin: "/x"})}
 	if _, err := c.st.Commit(ctx, 0, []store.Op{
 		{Key: "config/lbs/web", Value: env(config.LB{Name: "web"})},
 		{Key: "config/lbs/web/backends/b", Value: env(config.Backend{Name: "b", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "127.0.0.1", Port: 1}}})},
@@ -411,7 +412,7 @@ func TestOlderLayoutLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := st.Config.LBs[0].Frontends[0].Routes; len(got) != 2 || got[0].Name != "a" || got[1].PathBegin != "/x" {
+	if got := st.Config.LBs[0].Frontends[0].Routes.Routes(); len(got) != 2 || got[0].Name != "a" || got[1].PathBegin != "/x" {
 		t.Fatalf("routes read %+v", got)
 	}
 	if _, err := c.Change(ctx, Request{Mutate: PutRoute("web", "main", "c", func(*config.Route, int) (config.Route, int, error) {
@@ -429,7 +430,7 @@ func TestOlderLayoutLoads(t *testing.T) {
 	}
 	st, _ = c.Get(ctx, 0)
 	var got []string
-	for _, r := range st.Config.LBs[0].Frontends[0].Routes {
+	for _, r := range st.Config.LBs[0].Frontends[0].Routes.All() {
 		got = append(got, r.Name+r.HostHeader+r.PathBegin)
 	}
 	if !slices.Equal(got, []string{"aa.example.com", "cc.example.com", "/x"}) {
@@ -454,7 +455,7 @@ func TestDuplicateRouteNameIsRejected(t *testing.T) {
 	}
 	_, err := c.Change(ctx, Request{Mutate: func(cfg *config.Config) error {
 		f, _ := FindFrontend(cfg, "web", "main")
-		f.Routes = append(slices.Clone(f.Routes), config.Route{Name: "a", Backend: "b"})
+		f.Routes = f.Routes.Append(config.Route{Name: "a", Backend: "b"})
 		return nil
 	}})
 	if err == nil || !strings.Contains(err.Error(), `duplicate route name "a"`) {
@@ -530,8 +531,9 @@ func TestSameConfigAgain(t *testing.T) {
 	c := newControl(t)
 	ctx := context.Background()
 	cfg := routeCfg("a", "", "b", "", "")
-	cfg.LBs[0].Frontends[0].Routes[1].PathBegin = "/one"
-	cfg.LBs[0].Frontends[0].Routes[3].PathBegin = "/one" // the same as [1]
+	f0 := &cfg.LBs[0].Frontends[0]
+	f0.Routes = f0.Routes.Edit(1, func(r *config.Route) { r.PathBegin = "/one" })
+	f0.Routes = f0.Routes.Edit(3, func(r *config.Route) { r.PathBegin = "/one" }) // the same as [1]
 	cfg.LBs[0].Backends[0].Servers = []config.Server{{IP: "127.0.0.1", Port: 1}}
 	cfg.LBs[0].Backends[0].ForwardProtocol = config.ProtocolHTTP
 	cfg.LBs[0].Backends[0].HealthCheck = nil
@@ -551,7 +553,8 @@ func TestSameConfigAgain(t *testing.T) {
 	}
 	// Reordering unnamed routes moves them, and nothing else.
 	f := &again.LBs[0].Frontends[0]
-	f.Routes[1], f.Routes[2] = f.Routes[2], f.Routes[1]
+	r1, r2 := *f.Routes.At(1), *f.Routes.At(2)
+	f.Routes = f.Routes.Splice(1, 3, r2, r1)
 	res, err = c.Replace(ctx, again, Request{})
 	if err != nil {
 		t.Fatal(err)

@@ -140,7 +140,7 @@ func decode(kvs []store.KV, rev uint64) (*State, error) {
 			}
 			f.Name = it.name
 			fp := FrontendPath(name, it.name)
-			pos := make([]string, len(f.Routes), len(f.Routes)+len(routes[fp]))
+			pos := make([]string, f.Routes.Len(), f.Routes.Len()+len(routes[fp]))
 			if ks := routes[fp]; len(ks) > 0 {
 				slices.SortFunc(ks, func(a, b keyed) int {
 					if c := strings.Compare(a.pos, b.pos); c != 0 {
@@ -148,9 +148,10 @@ func decode(kvs []store.KV, rev uint64) (*State, error) {
 					}
 					return strings.Compare(a.key, b.key)
 				})
-				ok := len(f.Routes) == 0
+				ok := f.Routes.Len() == 0
+				rs := f.Routes.Routes()
 				for i, k := range ks {
-					f.Routes = append(f.Routes, k.route)
+					rs = append(rs, k.route)
 					pos = append(pos, k.pos)
 					// A position that is malformed, repeated or does not
 					// match the key makes the next change rewrite them all.
@@ -158,6 +159,7 @@ func decode(kvs []store.KV, rev uint64) (*State, error) {
 						ok = false
 					}
 				}
+				f.Routes = config.RoutesOf(rs...)
 				if !ok {
 					clear(pos)
 					for _, k := range ks {

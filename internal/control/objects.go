@@ -290,30 +290,31 @@ func PutRoute(lb, fe, name string, edit func(cur *config.Route, curIndex int) (c
 		if err != nil {
 			return err
 		}
-		at := slices.IndexFunc(f.Routes, func(r config.Route) bool { return r.Name == name })
+		at := f.Routes.Index(func(r *config.Route) bool { return r.Name == name })
 		var cur *config.Route
 		if at >= 0 {
-			cur = &f.Routes[at]
+			c := *f.Routes.At(at)
+			cur = &c
 		}
 		next, idx, err := edit(cur, at)
 		if err != nil {
 			return err
 		}
 		next.Name = name
-		// The list is rebuilt rather than edited in place, so a caller's
-		// view of the old slice never changes under it.
-		routes := slices.Clone(f.Routes)
+		// A RouteList is never edited in place, so a caller's view of the
+		// old list never changes under it.
+		routes := f.Routes
 		switch {
 		case at >= 0 && idx < 0:
-			routes[at] = next
+			routes = routes.Set(at, next)
 		default:
 			if at >= 0 {
-				routes = slices.Delete(routes, at, at+1)
+				routes = routes.Delete(at, at+1)
 			}
-			if idx < 0 || idx > len(routes) {
-				idx = len(routes)
+			if idx < 0 || idx > routes.Len() {
+				idx = routes.Len()
 			}
-			routes = slices.Insert(routes, idx, next)
+			routes = routes.Insert(idx, next)
 		}
 		f.Routes = routes
 		return nil
@@ -327,11 +328,11 @@ func DeleteRoute(lb, fe, name string) func(*config.Config) error {
 		if err != nil {
 			return err
 		}
-		at := slices.IndexFunc(f.Routes, func(r config.Route) bool { return r.Name == name })
+		at := f.Routes.Index(func(r *config.Route) bool { return r.Name == name })
 		if name == "" || at < 0 {
 			return fmt.Errorf("route %q of frontend %q of load balancer %q: %w", name, fe, lb, ErrNotFound)
 		}
-		f.Routes = slices.Delete(slices.Clone(f.Routes), at, at+1)
+		f.Routes = f.Routes.Delete(at, at+1)
 		return nil
 	}
 }

@@ -13,7 +13,7 @@ import (
 func routeCfg(names ...string) *config.Config {
 	f := config.Frontend{Name: "main", InboundPort: 80, Backend: "b"}
 	for _, n := range names {
-		f.Routes = append(f.Routes, config.Route{Name: n, Backend: "b"})
+		f.Routes = f.Routes.Append(config.Route{Name: n, Backend: "b"})
 	}
 	return &config.Config{LBs: []config.LB{{Name: "web", Frontends: []config.Frontend{f},
 		Backends: []config.Backend{{Name: "b", HealthCheck: &config.HealthCheck{TCPConfig: &config.TCPCheck{}}}}}}}
@@ -21,7 +21,7 @@ func routeCfg(names ...string) *config.Config {
 
 func routeNames(cfg *config.Config) []string {
 	var out []string
-	for _, r := range cfg.LBs[0].Frontends[0].Routes {
+	for _, r := range cfg.LBs[0].Frontends[0].Routes.All() {
 		out = append(out, r.Name)
 	}
 	return out
@@ -67,12 +67,12 @@ func TestPutRoute(t *testing.T) {
 			if gotCur != tt.wantCur || gotAt != tt.wantAtCur {
 				t.Errorf("edit got cur %v at %d, want %v at %d", gotCur, gotAt, tt.wantCur, tt.wantAtCur)
 			}
-			for _, r := range cfg.LBs[0].Frontends[0].Routes {
+			for _, r := range cfg.LBs[0].Frontends[0].Routes.All() {
 				if r.Name == tt.put && (r.Backend != "new" || r.HostHeader != "x.example.com") {
 					t.Errorf("route %q is %+v, not the edited one", tt.put, r)
 				}
 			}
-			for i, r := range before {
+			for i, r := range before.All() {
 				if r.Name != tt.have[i] || r.Backend != "b" {
 					t.Errorf("the old slice changed at %d: %+v", i, r)
 				}

@@ -189,8 +189,8 @@ func emptyIsNil(next *config.Config) {
 			lb.Backends = nil
 		}
 		for j := range lb.Frontends {
-			if f := &lb.Frontends[j]; len(f.Routes) == 0 {
-				f.Routes = nil
+			if f := &lb.Frontends[j]; f.Routes.Len() == 0 {
+				f.Routes = config.RouteList{}
 			}
 		}
 	}
@@ -393,7 +393,7 @@ func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, o
 	}
 	path := FrontendPath(lb, name)
 	pos := st.routes[path]
-	var oldRoutes []config.Route
+	var oldRoutes config.RouteList
 	if old != nil {
 		oldRoutes = old.Routes
 	}
@@ -401,7 +401,7 @@ func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, o
 	// stored positions could not be used, is rewritten whole: its inline
 	// routes and the route keys decode could not use (stale) go.
 	stale, legacy := st.stale[path]
-	legacy = legacy || old != nil && (pos.len() != len(oldRoutes) || len(oldRoutes) > 0 && pos.at(0) == "")
+	legacy = legacy || old != nil && (pos.len() != oldRoutes.Len() || oldRoutes.Len() > 0 && pos.at(0) == "")
 	if legacy {
 		for _, key := range stale {
 			p.ops = append(p.ops, store.Op{Key: configPrefix + routePath(path, key), Delete: true})
@@ -412,14 +412,14 @@ func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, o
 	if cur == nil {
 		before := *old
 		if !legacy {
-			before.Routes = nil
+			before.Routes = config.RouteList{}
 		}
 		if err := p.remove(path, &before); err != nil {
 			return err
 		}
 		if !legacy {
-			for i := range oldRoutes {
-				if err := p.removeRoute(path, &oldRoutes[i], pos.at(i)); err != nil {
+			for i, r := range oldRoutes.All() {
+				if err := p.removeRoute(path, r, pos.at(i)); err != nil {
 					return err
 				}
 			}
@@ -435,27 +435,28 @@ func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, o
 	newRoutes := cur.Routes
 	switch {
 	case old == nil || legacy:
-		positions := freshPos(len(newRoutes))
-		for i := range newRoutes {
-			if err := p.putRoute(path, nil, &newRoutes[i], "", positions[i], now); err != nil {
+		positions := freshPos(newRoutes.Len())
+		for i, r := range newRoutes.All() {
+			// putRoute changes r only when it replaces a route (old != nil).
+			if err := p.putRoute(path, nil, r, "", positions[i], now); err != nil {
 				return err
 			}
 		}
 		p.routes[path] = chunkSeqOf(positions)
 	default:
 		var err error
-		if span, err = p.routeSpan(ctx, c, st, path, oldRoutes, newRoutes, pos, now); err != nil {
+		if span, newRoutes, err = p.routeSpan(ctx, c, st, path, oldRoutes, newRoutes, pos, now); err != nil {
 			return err
 		}
 	}
 
 	own := *cur
-	own.Routes = nil
+	own.Routes = config.RouteList{}
 	var oldOwn *config.Frontend
 	if old != nil {
 		o := *old
 		if !legacy {
-			o.Routes = nil
+			o.Routes = config.RouteList{}
 		}
 		oldOwn = &o
 	}
@@ -477,10 +478,10 @@ func (p *plan) frontend(ctx context.Context, c *Control, st *State, lb string, o
 
 // routeSpan plans the routes of a frontend that exists on both sides, and
 // returns the span that changed (nil: none).
-func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string, a, b []config.Route, pos chunkSeq[string], now time.Time) (*config.RouteSpan, error) {
-	n, m := len(a), len(b)
-	if n == m && (n == 0 || &a[0] == &b[0]) {
-		return nil, nil
+func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string, a, b config.RouteList, pos chunkSeq[string], now time.Time) (*config.RouteSpan, config.RouteList, error) {
+	n, m := a.Len(), b.Len()
+	if a.Same(b) {
+		return nil, b, nil
 	}
 	// The common head and tail: a RouteOp says what it kept, else they
 	// are compared.
@@ -490,9 +491,11 @@ func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string
 	} else {
 		head, tail = commonEnds(a, b)
 	}
-	amid, bmid := a[head:n-tail], b[head:m-tail]
+	// The middles are copies (O(span)): putRoute may replace a route of
+	// bmid by the old one, and b takes them back below.
+	amid, bmid := a.Slice(head, n-tail), b.Slice(head, m-tail)
 	if len(amid) == 0 && len(bmid) == 0 {
-		return nil, nil
+		return nil, b, nil
 	}
 
 	// Routes of both middles with the same name are the same object: it
@@ -569,10 +572,11 @@ func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string
 	for i := range amid {
 		if !matched[i] {
 			if err := p.removeRoute(path, &amid[i], pos.at(head+i)); err != nil {
-				return nil, err
+				return nil, b, err
 			}
 		}
 	}
+	replaced := false
 	for j := range bmid {
 		var old *config.Route
 		oldPos := ""
@@ -587,9 +591,14 @@ func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string
 				p.wide = true
 			}
 		}
+		was := bmid[j]
 		if err := p.putRoute(path, old, &bmid[j], oldPos, newPos[j], now); err != nil {
-			return nil, err
+			return nil, b, err
 		}
+		replaced = replaced || !sameMemory(&was, &bmid[j])
+	}
+	if replaced {
+		b = b.Splice(head, m-tail, bmid...)
 	}
 	p.routes[path] = pos.splice(head, n-tail, newPos)
 	// Routes that read back the same are the same memory now (putRoute):
@@ -603,38 +612,21 @@ func (p *plan) routeSpan(ctx context.Context, c *Control, st *State, path string
 		sameEnd++
 	}
 	if same == len(amid) && same == len(bmid) {
-		return nil, nil
+		return nil, b, nil
 	}
-	return &config.RouteSpan{From: head + same, OldTo: n - tail - sameEnd, NewTo: m - tail - sameEnd}, nil
+	return &config.RouteSpan{From: head + same, OldTo: n - tail - sameEnd, NewTo: m - tail - sameEnd}, b, nil
 }
 
 // commonEnds returns how many routes a and b share at their head and, after
-// that, at their tail, compared by memory a block at a time: a change
-// copies the list but not the routes it keeps.
-func commonEnds(a, b []config.Route) (head, tail int) {
-	const block = 64
-	n, m := len(a), len(b)
-	for head < min(n, m) {
-		k := min(block, min(n, m)-head)
-		if sameMemorySlice(a[head:head+k], b[head:head+k]) {
-			head += k
-			continue
-		}
-		for sameMemory(&a[head], &b[head]) {
-			head++
-		}
-		break
+// that, at their tail, compared by memory: a change copies the chunks of
+// the list it touched but not the routes it keeps.
+func commonEnds(a, b config.RouteList) (head, tail int) {
+	n, m := a.Len(), b.Len()
+	for head < min(n, m) && sameMemory(a.At(head), b.At(head)) {
+		head++
 	}
-	for tail < min(n, m)-head {
-		k := min(block, min(n, m)-head-tail)
-		if sameMemorySlice(a[n-tail-k:n-tail], b[m-tail-k:m-tail]) {
-			tail += k
-			continue
-		}
-		for sameMemory(&a[n-1-tail], &b[m-1-tail]) {
-			tail++
-		}
-		break
+	for tail < min(n, m)-head && sameMemory(a.At(n-1-tail), b.At(m-1-tail)) {
+		tail++
 	}
 	return head, tail
 }

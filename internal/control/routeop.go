@@ -15,8 +15,9 @@ import (
 // RouteOp is a change of one named route of a frontend, said as such so
 // that control applies it without scanning the frontend's route list:
 // control finds the route through its stored position (a store read and a
-// binary search), builds the new list with one copy, and plans only the
-// span the operation touched. See Request.Route.
+// binary search), makes the new list by a splice of the persistent
+// config.RouteList (it copies one chunk and the chunk index, not the list),
+// and plans only the span the operation touched. See Request.Route.
 type RouteOp struct {
 	LB, Frontend, Name string
 	// Delete removes the route; otherwise Route (its Name is set to Name)
@@ -74,26 +75,24 @@ func (c *Control) applyRoute(ctx context.Context, cur *State, next *config.Confi
 		return nil, err
 	}
 	old := f.Routes
-	n := len(old)
+	n := old.Len()
 	h := &routeHint{path: path}
-	var routes []config.Route
+	var routes config.RouteList
 	switch {
 	case op.Delete:
 		if at < 0 {
 			return nil, fmt.Errorf("route %q of frontend %q of load balancer %q: %w", op.Name, op.Frontend, op.LB, ErrNotFound)
 		}
-		routes = slices.Concat(old[:at], old[at+1:])
+		routes = old.Delete(at, at+1)
 		h.head, h.tail = at, n-at-1
 	case at >= 0 && op.Index < 0:
 		r := op.Route
 		r.Name = op.Name
-		routes = slices.Clone(old)
-		routes[at] = r
+		routes = old.Set(at, r)
 		h.head, h.tail = at, n-at-1
 	default:
 		r := op.Route
 		r.Name = op.Name
-		one := []config.Route{r}
 		rest := n
 		if at >= 0 {
 			rest--
@@ -104,18 +103,17 @@ func (c *Control) applyRoute(ctx context.Context, cur *State, next *config.Confi
 		}
 		switch {
 		case at < 0:
-			routes = slices.Concat(old[:j], one, old[j:])
+			routes = old.Insert(j, r)
 			h.head, h.tail = j, n-j
 		case j <= at:
-			routes = slices.Concat(old[:j], one, old[j:at], old[at+1:])
+			// [j, at] becomes r, old[j:at].
+			routes = old.Splice(j, at+1, append([]config.Route{r}, old.Slice(j, at)...)...)
 			h.head, h.tail = j, n-at-1
 		default:
-			routes = slices.Concat(old[:at], old[at+1:j+1], one, old[j+1:])
+			// [at, j] becomes old[at+1:j+1], r.
+			routes = old.Splice(at, j+1, append(old.Slice(at+1, j+1), r)...)
 			h.head, h.tail = at, n-j-1
 		}
-	}
-	if len(routes) == 0 {
-		routes = nil
 	}
 	f.Routes = routes
 	return h, nil
@@ -126,12 +124,12 @@ func (c *Control) applyRoute(ctx context.Context, cur *State, next *config.Confi
 // its stored position. ok is false when the positions cannot tell (an
 // older layout, positions decode could not use, a store that no longer
 // has cur's revision).
-func (c *Control) routeIndex(ctx context.Context, cur *State, path string, routes []config.Route, name string) (int, bool, error) {
+func (c *Control) routeIndex(ctx context.Context, cur *State, path string, routes config.RouteList, name string) (int, bool, error) {
 	if _, stale := cur.stale[path]; stale {
 		return 0, false, nil
 	}
 	pos, ok := cur.routes[path]
-	if !ok || pos.len() != len(routes) || len(routes) > 0 && pos.at(0) == "" {
+	if !ok || pos.len() != routes.Len() || routes.Len() > 0 && pos.at(0) == "" {
 		return 0, false, nil
 	}
 	kv, err := c.st.Get(ctx, configPrefix+routePath(path, name), cur.head)
@@ -149,7 +147,7 @@ func (c *Control) routeIndex(ctx context.Context, cur *State, path string, route
 		return 0, false, nil
 	}
 	i, found := pos.search(rec.Pos, strings.Compare)
-	if !found || routes[i].Name != name {
+	if !found || routes.At(i).Name != name {
 		return 0, false, nil
 	}
 	return i, true, nil
@@ -173,10 +171,10 @@ func (c *Control) FindRoute(ctx context.Context, st *State, lb, fe, name string)
 		return config.Route{}, 0, err
 	}
 	if !ok {
-		i = slices.IndexFunc(f.Routes, func(r config.Route) bool { return r.Name == name })
+		i = f.Routes.Index(func(r *config.Route) bool { return r.Name == name })
 	}
 	if i < 0 {
 		return config.Route{}, 0, notFound
 	}
-	return f.Routes[i], i, nil
+	return *f.Routes.At(i), i, nil
 }

@@ -28,7 +28,7 @@ func TestRouteOpIsMutate(t *testing.T) {
 	cfg.LBs[0].Backends[0].Servers = []config.Server{{IP: "127.0.0.1", Port: 1}}
 	cfg.LBs[0].Backends[0].ForwardProtocol = config.ProtocolHTTP
 	for i := range 40 {
-		cfg.LBs[0].Frontends[0].Routes = append(cfg.LBs[0].Frontends[0].Routes, config.Route{Name: fmt.Sprint("r", i), Backend: "b", HostHeader: fmt.Sprintf("h%d.example.com", i)})
+		cfg.LBs[0].Frontends[0].Routes = cfg.LBs[0].Frontends[0].Routes.Append(config.Route{Name: fmt.Sprint("r", i), Backend: "b", HostHeader: fmt.Sprintf("h%d.example.com", i)})
 	}
 	for _, c := range []*Control{fast, slow} {
 		if _, err := c.Replace(ctx, cfg, Request{}); err != nil {
@@ -43,7 +43,7 @@ func TestRouteOpIsMutate(t *testing.T) {
 			t.Fatal(err)
 		}
 		beforeJSON := deepCopy(t, before.Config)
-		n := len(before.Config.LBs[0].Frontends[0].Routes)
+		n := before.Config.LBs[0].Frontends[0].Routes.Len()
 		op := &RouteOp{LB: "web", Frontend: "main", Name: fmt.Sprint("r", rnd.IntN(60)), Index: rnd.IntN(n+4) - 2}
 		switch k := rnd.IntN(10); {
 		case k < 3:

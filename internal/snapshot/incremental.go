@@ -169,14 +169,14 @@ func trimmed(cfg *config.Config, d *config.Delta) *config.Config {
 			if ld != nil {
 				fd = ld.Frontends[f.Name]
 			}
-			if fd != nil && fd.Fields || len(f.Routes) <= 1 {
+			if fd != nil && fd.Fields || f.Routes.Len() <= 1 {
 				continue
 			}
-			keep := f.Routes[:1:1]
+			keep := f.Routes.Slice(0, 1)
 			if fd != nil && fd.Routes != nil && fd.Routes.NewTo > max(fd.Routes.From, 1) {
-				keep = slices.Concat(keep, f.Routes[max(fd.Routes.From, 1):fd.Routes.NewTo])
+				keep = append(keep, f.Routes.Slice(max(fd.Routes.From, 1), fd.Routes.NewTo)...)
 			}
-			f.Routes = keep
+			f.Routes = config.RoutesOf(keep...)
 		}
 	}
 	return &out
@@ -268,7 +268,7 @@ func spliceRoutes(prev []*Frontend, cf *config.Frontend, sp *config.RouteSpan, b
 	proto := prev[0].Protocol
 	rules := make([]route.Rule[*Backend], 0, sp.NewTo-sp.From)
 	for i := sp.From; i < sp.NewTo; i++ {
-		rules = append(rules, routeRule(proto, &cf.Routes[i], backends))
+		rules = append(rules, routeRule(proto, cf.Routes.At(i), backends))
 	}
 	var t *route.Table[*Backend]
 	var err error

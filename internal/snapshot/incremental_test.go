@@ -75,11 +75,11 @@ func incCfg(n int) *config.Config {
 				{Name: "b", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "10.0.0.2", Port: 80}, {IP: "10.0.0.3", Port: 80}}},
 			},
 			Frontends: []config.Frontend{
-				{Name: "main", InboundPort: 8080, Backend: "a", Routes: routes},
-				{Name: "side", InboundPort: 8081, Routes: []config.Route{{Backend: "b", HostHeader: "side.example.com"}}},
+				{Name: "main", InboundPort: 8080, Backend: "a", Routes: config.RoutesOf(routes...)},
+				{Name: "side", InboundPort: 8081, Routes: config.RoutesOf(config.Route{Backend: "b", HostHeader: "side.example.com"})},
 			}},
 		{Name: "tcp", Backends: []config.Backend{{Name: "t", Servers: []config.Server{{IP: "10.0.1.1", Port: 443}}}},
-			Frontends: []config.Frontend{{Name: "sni", InboundPort: 8443, Routes: []config.Route{{Backend: "t", SNI: "x.example.com"}}}}},
+			Frontends: []config.Frontend{{Name: "sni", InboundPort: 8443, Routes: config.RoutesOf(config.Route{Backend: "t", SNI: "x.example.com"})}}},
 	}}
 }
 
@@ -107,28 +107,29 @@ func TestUpdateIsBuild(t *testing.T) {
 	changes := []change{
 		{"replace a route", func(c *config.Config) *config.Delta {
 			f := main(c)
-			if len(f.Routes) == 0 {
+			if f.Routes.Len() == 0 {
 				return &config.Delta{}
 			}
-			i := r.IntN(len(f.Routes))
-			f.Routes = slices.Clone(f.Routes)
-			f.Routes[i].HostHeader = "new.example.com"
-			f.Routes[i].Backend = "b"
+			i := r.IntN(f.Routes.Len())
+			f.Routes = f.Routes.Edit(i, func(rt *config.Route) {
+				rt.HostHeader = "new.example.com"
+				rt.Backend = "b"
+			})
 			return routesOf(c, config.RouteSpan{From: i, OldTo: i + 1, NewTo: i + 1})
 		}},
 		{"insert routes", func(c *config.Config) *config.Delta {
 			f := main(c)
-			i := r.IntN(len(f.Routes) + 1)
-			f.Routes = slices.Insert(slices.Clone(f.Routes), i, config.Route{Backend: "a", HostHeader: fmt.Sprintf("h%d.example.com", r.IntN(30))}, config.Route{Backend: "b", PathBegin: "/x"})
+			i := r.IntN(f.Routes.Len() + 1)
+			f.Routes = f.Routes.Insert(i, config.Route{Backend: "a", HostHeader: fmt.Sprintf("h%d.example.com", r.IntN(30))}, config.Route{Backend: "b", PathBegin: "/x"})
 			return routesOf(c, config.RouteSpan{From: i, OldTo: i, NewTo: i + 2})
 		}},
 		{"delete routes", func(c *config.Config) *config.Delta {
 			f := main(c)
-			if len(f.Routes) < 2 {
+			if f.Routes.Len() < 2 {
 				return &config.Delta{}
 			}
-			i := r.IntN(len(f.Routes) - 1)
-			f.Routes = slices.Delete(slices.Clone(f.Routes), i, i+2)
+			i := r.IntN(f.Routes.Len() - 1)
+			f.Routes = f.Routes.Delete(i, i+2)
 			return routesOf(c, config.RouteSpan{From: i, OldTo: i + 2, NewTo: i})
 		}},
 		{"frontend field", func(c *config.Config) *config.Delta {
@@ -202,16 +203,17 @@ func TestCheckFindsWhatChanged(t *testing.T) {
 	next.LBs = slices.Clone(base.LBs)
 	next.LBs[0].Frontends = slices.Clone(base.LBs[0].Frontends)
 	f := &next.LBs[0].Frontends[0]
-	f.Routes = slices.Clone(f.Routes)
-	f.Routes[30].HostHeader = "bad host"
+	f.Routes = f.Routes.Edit(30, func(r *config.Route) { r.HostHeader = "bad host" })
 	d := &config.Delta{LBs: map[string]*config.LBDelta{"web": {Frontends: map[string]*config.FrontendDelta{"main": {Routes: &config.RouteSpan{From: 30, OldTo: 31, NewTo: 31}}}}}}
 	err := Check(&next, d)
 	_, want := Build(&next, upstream.NewRegistry(), 0)
 	if err == nil || want == nil || err.Error() != want.Error() || !strings.Contains(err.Error(), "routes[30].host_header") {
 		t.Fatalf("Check: %v\nBuild: %v", err, want)
 	}
-	f.Routes[30].HostHeader = "fine.example.com"
-	f.Routes[30].Backend = "missing"
+	f.Routes = f.Routes.Edit(30, func(r *config.Route) {
+		r.HostHeader = "fine.example.com"
+		r.Backend = "missing"
+	})
 	if err := Check(&next, d); err == nil || !strings.Contains(err.Error(), `routes[30].backend: no backend named "missing"`) {
 		t.Fatalf("Check of a route to a missing backend: %v", err)
 	}
@@ -244,7 +246,7 @@ func BenchmarkUpdateRoute(b *testing.B) {
 				at := i * 7919 % n
 				rs := make([]config.Route, 1) // the span alone: the rest of the list is not read
 				rs[0] = config.Route{Name: "changed", Backend: "a", HostHeader: fmt.Sprintf("c%d.example.com", i)}
-				f.Routes = slices.Concat(f.Routes[:at], rs, f.Routes[at+1:])
+				f.Routes = f.Routes.Splice(at, at+1, rs...)
 				d := &config.Delta{LBs: map[string]*config.LBDelta{"web": {Frontends: map[string]*config.FrontendDelta{"main": {Routes: &config.RouteSpan{From: at, OldTo: at + 1, NewTo: at + 1}}}}}}
 				b.StartTimer()
 				if err := Check(&next, d); err != nil {

@@ -489,10 +489,10 @@ func (s *Snapshot) frontend(lb *config.LB, cf *config.Frontend, backends map[str
 		}
 		f.AcceptProxy = append(f.AcceptProxy, p.Masked())
 	}
-	if len(cf.Routes) > 0 {
-		rules := make([]route.Rule[*Backend], len(cf.Routes))
-		for i := range cf.Routes {
-			rules[i] = routeRule(cf.Protocol, &cf.Routes[i], backends)
+	if cf.Routes.Len() > 0 {
+		rules := make([]route.Rule[*Backend], cf.Routes.Len())
+		for i, r := range cf.Routes.All() {
+			rules[i] = routeRule(cf.Protocol, r, backends)
 		}
 		t, err := route.NewTable(rules)
 		if err != nil {

@@ -20,7 +20,7 @@ func cfg() *config.Config {
 			{Name: "site", ForwardProtocol: config.ProtocolHTTP, Servers: []config.Server{{IP: "10.0.0.3", Port: 80}}},
 		},
 		Frontends: []config.Frontend{{Name: "web", InboundPort: 8080, Backend: "site", TimeoutClient: 1500,
-			Routes: []config.Route{{Backend: "api", HostHeader: "api.example.com"}}}},
+			Routes: config.RoutesOf(config.Route{Backend: "api", HostHeader: "api.example.com"})}},
 	}}}
 }
 
@@ -81,7 +81,7 @@ func TestLiveStateSurvivesRebuild(t *testing.T) {
 
 func TestBuildRejectsInvalid(t *testing.T) {
 	c := cfg()
-	c.LBs[0].Frontends[0].Routes[0].HostHeader = "*."
+	c.LBs[0].Frontends[0].Routes = c.LBs[0].Frontends[0].Routes.Edit(0, func(r *config.Route) { r.HostHeader = "*." })
 	if _, err := Build(c, upstream.NewRegistry(), 1); err == nil || !strings.Contains(err.Error(), "host_header") {
 		t.Fatalf("Build = %v", err)
 	}

@@ -63,6 +63,9 @@ func walk(v any, t reflect.Type, path string) *config.FieldError {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == reflect.TypeFor[config.RouteList]() {
+		t = reflect.TypeFor[[]config.Route]() // it is one in JSON
+	}
 	bad := func(want string) *config.FieldError {
 		return &config.FieldError{Path: orTop(path), Msg: fmt.Sprintf("want %s, got %s", want, describe(v))}
 	}
