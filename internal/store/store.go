@@ -23,6 +23,10 @@
 //
 // Keys are arbitrary non-empty byte strings (including NUL and 0xFF bytes);
 // gantry uses slash-separated paths so that a prefix selects a subtree.
+//
+// The package also holds what every implementation needs alike: Watchers
+// (the in-memory fan-out behind Watch), SortedOps (Commit's op validation)
+// and CheckRevision (the bounds of a read revision).
 package store
 
 import (

@@ -68,9 +68,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,34 +127,13 @@ type Store struct {
 	keep   uint64
 	closed atomic.Bool
 
-	mu       sync.Mutex // guards the fields below
-	shut     bool
-	head     uint64 // newest revision announced to watchers
-	watchers map[*watcher]struct{}
+	// watchers fans commits out to Watch; every commit of the file goes
+	// through this *Store (the file lock sees to that), so announcing each
+	// commit here is enough.
+	watchers store.Watchers
 }
 
 var _ store.Store = (*Store)(nil)
-
-// watcher is one Watch channel. Its buffer of one always holds the newest
-// unread revision, which is what makes slow readers coalesce without ever
-// blocking a commit.
-type watcher struct {
-	ch   chan uint64
-	last uint64      // last revision put in ch; guarded by Store.mu
-	stop func() bool // unregisters the context.AfterFunc
-}
-
-// send replaces any unread revision with rev. It never blocks because the
-// caller holds Store.mu, so this is the only sender, and the buffer is empty
-// once the select has run.
-func (w *watcher) send(rev uint64) {
-	select {
-	case <-w.ch:
-	default:
-	}
-	w.ch <- rev
-	w.last = rev
-}
 
 // Open opens or creates the database file at path. A file left by a killed
 // process opens normally, at its last committed revision.
@@ -183,13 +160,9 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: opening %s: %w", path, err)
 	}
-	return &Store{
-		db:       db,
-		path:     path,
-		keep:     uint64(opts.KeepRevisions),
-		head:     head,
-		watchers: make(map[*watcher]struct{}),
-	}, nil
+	s := &Store{db: db, path: path, keep: uint64(opts.KeepRevisions)}
+	s.watchers.Announce(head)
+	return s, nil
 }
 
 // initialize creates the buckets of a new file, or checks the layout
@@ -301,9 +274,9 @@ func (s *Store) Commit(ctx context.Context, base uint64, ops []store.Op, meta st
 	if err := s.usable(ctx); err != nil {
 		return 0, err
 	}
-	sorted, err := sortedOps(ops)
+	sorted, err := store.SortedOps(ops)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("bolt: commit: %w", err)
 	}
 	if meta.Time.IsZero() {
 		meta.Time = time.Now()
@@ -340,29 +313,10 @@ func (s *Store) Commit(ctx context.Context, base uint64, ops []store.Op, meta st
 	if err != nil {
 		return 0, s.fail(err, "commit on base %d", base)
 	}
-	s.announce(rev)
+	// Commits can finish out of order (bbolt releases its writer lock before
+	// this runs); Announce drops a revision older than a watcher holds.
+	s.watchers.Announce(rev)
 	return rev, nil
-}
-
-// sortedOps validates ops and returns a copy sorted by key, the order of
-// both the entry's changes and bbolt's pages.
-func sortedOps(ops []store.Op) ([]store.Op, error) {
-	if len(ops) == 0 {
-		return nil, errors.New("bolt: commit: no ops")
-	}
-	for i, op := range ops {
-		if op.Key == "" {
-			return nil, fmt.Errorf("bolt: commit: op %d: empty key", i)
-		}
-	}
-	sorted := slices.Clone(ops)
-	slices.SortFunc(sorted, func(a, b store.Op) int { return strings.Compare(a.Key, b.Key) })
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i].Key == sorted[i-1].Key {
-			return nil, fmt.Errorf("bolt: commit: duplicate key %q", sorted[i].Key)
-		}
-	}
-	return sorted, nil
 }
 
 // applyOp writes one op of revision rev to the live and kv buckets and
@@ -405,34 +359,6 @@ func applyOp(b buckets, op store.Op, rev uint64, entry []byte) ([]byte, error) {
 	return entry, b.kv.Put(versionKey(op.Key, rev), version)
 }
 
-// announce tells every watcher about rev. Commits can finish out of order
-// (bbolt releases its writer lock before this runs), so only a revision newer
-// than what a watcher already holds is sent: values stay increasing.
-func (s *Store) announce(rev uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rev > s.head {
-		s.head = rev
-	}
-	for w := range s.watchers {
-		if rev > w.last {
-			w.send(rev)
-		}
-	}
-}
-
-// checkRev validates a read revision against the head and the compaction
-// point.
-func checkRev(rev, head, compacted uint64) error {
-	if rev > head {
-		return fmt.Errorf("revision %d, head is %d: %w", rev, head, store.ErrFuture)
-	}
-	if rev != 0 && rev < compacted {
-		return fmt.Errorf("revision %d, oldest kept is %d: %w", rev, compacted, store.ErrCompacted)
-	}
-	return nil
-}
-
 // Range returns every live key with the prefix as of rev (0 = head), sorted
 // by key, and the head it was read at.
 func (s *Store) Range(ctx context.Context, prefix string, rev uint64) ([]store.KV, uint64, error) {
@@ -446,7 +372,7 @@ func (s *Store) Range(ctx context.Context, prefix string, rev uint64) ([]store.K
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket([]byte(bucketMeta))
 		head = getUint(meta, keyHead)
-		if err := checkRev(rev, head, getUint(meta, keyCompact)); err != nil {
+		if err := store.CheckRevision(rev, head, getUint(meta, keyCompact)); err != nil {
 			return err
 		}
 		var err error
@@ -560,7 +486,7 @@ func (s *Store) Get(ctx context.Context, key string, rev uint64) (store.KV, erro
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket([]byte(bucketMeta))
 		head := getUint(meta, keyHead)
-		if err := checkRev(rev, head, getUint(meta, keyCompact)); err != nil {
+		if err := store.CheckRevision(rev, head, getUint(meta, keyCompact)); err != nil {
 			return err
 		}
 		var err error
@@ -644,26 +570,7 @@ func (s *Store) History(ctx context.Context, prefix string, before uint64, limit
 // store is closed, then closes the channel. It starts no goroutine of its
 // own; context.AfterFunc closes the channel.
 func (s *Store) Watch(ctx context.Context) <-chan uint64 {
-	ch := make(chan uint64, 1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shut {
-		close(ch)
-		return ch
-	}
-	w := &watcher{ch: ch}
-	w.send(s.head)
-	s.watchers[w] = struct{}{}
-	w.stop = context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		// Close may have won the race; whoever removes w closes its channel.
-		if _, ok := s.watchers[w]; ok {
-			delete(s.watchers, w)
-			close(w.ch)
-		}
-	})
-	return ch
+	return s.watchers.Add(ctx)
 }
 
 // Compact forgets versions older than rev. It is a no-op (and writes
@@ -749,14 +656,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.mu.Lock()
-	s.shut = true
-	for w := range s.watchers {
-		w.stop()
-		delete(s.watchers, w)
-		close(w.ch)
-	}
-	s.mu.Unlock()
+	s.watchers.CloseAll()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: closing %s: %w", s.path, err)
 	}

@@ -54,7 +54,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,31 +128,12 @@ type Store struct {
 
 	compacting atomic.Bool // one background KeepRevisions compaction at a time
 
-	mu       sync.Mutex // guards the fields below
-	shut     bool
-	head     uint64 // newest revision announced to watchers
-	watchers map[*watcher]struct{}
+	// watchers fans out every head this store learns of: its own commits
+	// at once, other processes' through watchHead.
+	watchers store.Watchers
 }
 
 var _ store.Store = (*Store)(nil)
-
-// watcher is one Watch channel; its buffer of one holds the newest unread
-// revision.
-type watcher struct {
-	ch   chan uint64
-	last uint64
-	stop func() bool
-}
-
-// send replaces any unread revision with rev; the caller holds Store.mu.
-func (w *watcher) send(rev uint64) {
-	select {
-	case <-w.ch:
-	default:
-	}
-	w.ch <- rev
-	w.last = rev
-}
 
 // Open connects to etcd and reads the head revision (failing if etcd does
 // not answer within DialTimeout), then starts watching the head key.
@@ -186,7 +166,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connecting to %v: %w", opts.Endpoints, err)
 	}
-	s := &Store{cli: cli, prefix: prefix, keep: uint64(opts.KeepRevisions), watchers: make(map[*watcher]struct{}), done: make(chan struct{})}
+	s := &Store{cli: cli, prefix: prefix, keep: uint64(opts.KeepRevisions), done: make(chan struct{})}
 	rctx, cancel := context.WithTimeout(ctx, dial)
 	resp, err := cli.Get(rctx, s.headKey())
 	cancel()
@@ -199,7 +179,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = cli.Close()
 		return nil, fmt.Errorf("etcd: %s: %w", s.headKey(), err)
 	}
-	s.head = head
+	s.watchers.Announce(head)
 	wctx, wcancel := context.WithCancel(context.Background())
 	s.cancel = wcancel
 	go s.watchHead(wctx, resp.Header.Revision+1)
@@ -229,7 +209,7 @@ func (s *Store) watchHead(ctx context.Context, from int64) {
 					continue
 				}
 				if rev, err := strconv.ParseUint(string(ev.Kv.Value), 10, 64); err == nil {
-					s.announce(rev)
+					s.watchers.Announce(rev)
 				}
 				from = ev.Kv.ModRevision + 1
 			}
@@ -247,23 +227,9 @@ func (s *Store) watchHead(ctx context.Context, from int64) {
 			continue
 		}
 		if head, err := decodeUint(resp.Kvs); err == nil {
-			s.announce(head)
+			s.watchers.Announce(head)
 		}
 		from = resp.Header.Revision + 1
-	}
-}
-
-// announce tells every watcher about rev if it is newer than what it holds.
-func (s *Store) announce(rev uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rev > s.head {
-		s.head = rev
-	}
-	for w := range s.watchers {
-		if rev > w.last {
-			w.send(rev)
-		}
 	}
 }
 
@@ -339,9 +305,9 @@ type recChange struct {
 // Commit applies ops atomically as revision base+1 if base is the head. It
 // returns once etcd has acknowledged the transaction (quorum WAL fsync).
 func (s *Store) Commit(ctx context.Context, base uint64, ops []store.Op, meta store.Meta) (uint64, error) {
-	sorted, err := sortedOps(ops)
+	sorted, err := store.SortedOps(ops)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("etcd: commit: %w", err)
 	}
 	if err := s.usable(ctx); err != nil {
 		return 0, err
@@ -443,7 +409,7 @@ func (s *Store) Commit(ctx context.Context, base uint64, ops []store.Op, meta st
 	if !resp.Succeeded {
 		return 0, fmt.Errorf("etcd: commit on base %d: another writer committed first: %w", base, store.ErrConflict)
 	}
-	s.announce(rev)
+	s.watchers.Announce(rev)
 	s.maybeCompact(rev)
 	return rev, nil
 }
@@ -463,26 +429,6 @@ func (s *Store) maybeCompact(rev uint64) {
 		defer cancel()
 		_ = s.Compact(ctx, rev-s.keep+1)
 	}()
-}
-
-// sortedOps validates ops and returns a copy sorted by key.
-func sortedOps(ops []store.Op) ([]store.Op, error) {
-	if len(ops) == 0 {
-		return nil, errors.New("etcd: commit: no ops")
-	}
-	for i, op := range ops {
-		if op.Key == "" {
-			return nil, fmt.Errorf("etcd: commit: op %d: empty key", i)
-		}
-	}
-	sorted := slices.Clone(ops)
-	slices.SortFunc(sorted, func(a, b store.Op) int { return strings.Compare(a.Key, b.Key) })
-	for i := 1; i < len(sorted); i++ {
-		if sorted[i].Key == sorted[i-1].Key {
-			return nil, fmt.Errorf("etcd: commit: duplicate key %q", sorted[i].Key)
-		}
-	}
-	return sorted, nil
 }
 
 func encodeValue(create, mod uint64, value []byte) []byte {
@@ -509,17 +455,6 @@ func (s *Store) toKV(kv *mvccpb.KeyValue) (store.KV, error) {
 		v = []byte{}
 	}
 	return store.KV{Key: strings.TrimPrefix(string(kv.Key), s.prefix+"kv/"), Value: v, CreateRevision: c, ModRevision: m}, nil
-}
-
-// checkRev validates a read revision against the head and compaction point.
-func checkRev(rev, head, compacted uint64) error {
-	if rev > head {
-		return fmt.Errorf("revision %d, head is %d: %w", rev, head, store.ErrFuture)
-	}
-	if rev != 0 && rev < compacted {
-		return fmt.Errorf("revision %d, oldest kept is %d: %w", rev, compacted, store.ErrCompacted)
-	}
-	return nil
 }
 
 // read runs op at gantry revision rev (0 = head) and returns its response
@@ -550,7 +485,7 @@ func (s *Store) read(ctx context.Context, what string, rev uint64, op func(opts 
 	if err != nil {
 		return nil, 0, fmt.Errorf("etcd: %s: %w", s.compactKey(), err)
 	}
-	if err := checkRev(rev, head, compacted); err != nil {
+	if err := store.CheckRevision(rev, head, compacted); err != nil {
 		return nil, 0, fmt.Errorf("etcd: %s: %w", what, err)
 	}
 	recs := rangeKvs(meta, 2)
@@ -694,32 +629,14 @@ func decodeRecord(rev uint64, b []byte, prefix string) (store.Entry, bool, error
 // is the head read from etcd (bounded by 5 seconds; the last known head if
 // etcd does not answer).
 func (s *Store) Watch(ctx context.Context) <-chan uint64 {
-	ch := make(chan uint64, 1)
 	if ctx.Err() == nil && !s.closed.Load() {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if head, err := s.Revision(rctx); err == nil {
-			s.announce(head)
+			s.watchers.Announce(head)
 		}
 		cancel()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shut {
-		close(ch)
-		return ch
-	}
-	w := &watcher{ch: ch}
-	w.send(s.head)
-	s.watchers[w] = struct{}{}
-	w.stop = context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if _, ok := s.watchers[w]; ok {
-			delete(s.watchers, w)
-			close(w.ch)
-		}
-	})
-	return ch
+	return s.watchers.Add(ctx)
 }
 
 // Compact forgets history records older than rev and makes reads below rev
@@ -774,14 +691,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.mu.Lock()
-	s.shut = true
-	for w := range s.watchers {
-		w.stop()
-		delete(s.watchers, w)
-		close(w.ch)
-	}
-	s.mu.Unlock()
+	s.watchers.CloseAll()
 	s.cancel()
 	<-s.done
 	if err := s.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
